@@ -1,0 +1,1 @@
+"""Agents for the regularized GBPM preference game (``rlhf_gbpm.agents``)."""

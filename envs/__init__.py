@@ -1,0 +1,1 @@
+"""Gymnasium environments for contextual GBPM dueling (``rlhf_gbpm.envs``)."""

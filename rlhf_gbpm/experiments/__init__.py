@@ -1,0 +1,1 @@
+"""Experiment machinery: configs, sweeps, runner, results store, plots and the CLI."""
