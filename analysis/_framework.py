@@ -136,7 +136,9 @@ def load_config(config_cls, source=None):
     elif isinstance(source, dict):
         data = dict(source)
     else:
-        raise ConfigError(f"config must be None, a dict or a TOML path, got {type(source).__name__}.")
+        raise ConfigError(
+            f"config must be None, a dict or a TOML path, got {type(source).__name__}."
+        )
     fields = {f.name: f for f in dataclasses.fields(config_cls) if f.init}
     for key in data:
         if key not in fields:

@@ -55,7 +55,9 @@ def vec_to_skew(vec: np.ndarray, d: int) -> np.ndarray:
     """
     vec = np.asarray(vec, dtype=float)
     if vec.shape[-1] != skew_dim(d):
-        raise ValueError(f"vec must have last axis {skew_dim(d)} for d == {d}, got {vec.shape[-1]}.")
+        raise ValueError(
+            f"vec must have last axis {skew_dim(d)} for d == {d}, got {vec.shape[-1]}."
+        )
     i, j = _pairs(d)
     out = np.zeros(vec.shape[:-1] + (d, d))
     out[..., i, j] = vec / _SQRT2

@@ -1,0 +1,1 @@
+"""Baseline agents adapted from the papers the GBPM paper compares with."""

@@ -1,0 +1,1 @@
+"""torch.optim optimizers used by the studies (SAM, Signum, Muon, SpecGD)."""
