@@ -1,0 +1,279 @@
+"""Tests for rlhf_gbpm.estimation (MLE, ONS, nuclear-norm MLE)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from rlhf_gbpm.estimation import (
+    OnlineNewtonStep,
+    fit_mle,
+    mle_cvxpy,
+)
+from rlhf_gbpm.instances import random_skew_theta
+from rlhf_gbpm.skew import pair_features, skew_dim, skew_to_vec, vec_to_skew
+
+
+def _unit(rng, shape):
+    v = rng.standard_normal(shape)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _thetas(d, B, S, rank=1, seed=0, norm="frobenius"):
+    return np.stack(
+        [skew_to_vec(random_skew_theta(d, rank, S, norm=norm, seed=seed + i)) for i in range(B)]
+    )
+
+
+def _simulate(theta, N, seed):
+    """Raw comparisons with unit features: x (B, N, D), bits r (B, N)."""
+    rng = np.random.default_rng(seed)
+    B, D = theta.shape
+    d = int(round((1 + np.sqrt(1 + 8 * D)) / 2))
+    phi = _unit(rng, (B, N, 2, d))
+    x = pair_features(phi[..., 0, :], phi[..., 1, :])
+    p = 1.0 / (1.0 + np.exp(-np.einsum("bnd,bd->bn", x, theta)))
+    return x, (rng.uniform(size=p.shape) < p).astype(float)
+
+
+def _pair_table(features):
+    """Skew features of the unordered pairs i < j of an arm table (K, d) -> (P, D), i, j."""
+    i, j = np.triu_indices(features.shape[0], k=1)
+    return pair_features(features[i], features[j]), i, j
+
+
+# ----------------------------------------------------------------------------- fit_mle
+
+
+@pytest.mark.parametrize("S, active", [(20.0, False), (1.5, True)])
+def test_fit_mle_matches_cvxpy(S, active):
+    theta_star = _thetas(4, 3, 3.0, seed=10)
+    x, r = _simulate(theta_star, 300, seed=1)
+    res = fit_mle(x, r, S=S)
+    ref = mle_cvxpy(x, r, S=S)
+    assert res.success.all() and (res.status == 0).all()
+    assert res.message == ("converged",) * 3
+    assert (res.nit >= 1).all() and (res.grad_norm <= 1e-10).all()
+    norms = np.linalg.norm(res.theta, axis=-1)
+    if active:
+        assert_allclose(norms, S, rtol=1e-12)
+    else:
+        assert (norms < S - 1e-3).all()
+    assert_allclose(res.theta, ref.theta, atol=1e-5)
+    assert_allclose(res.fun, ref.fun, atol=1e-5, rtol=0)
+
+
+def test_fit_mle_linear_link_matches_cvxpy():
+    theta_star = _thetas(4, 2, 0.5, seed=3)
+    x, r = _simulate(theta_star, 200, seed=2)
+    res = fit_mle(x, r, S=0.4, link="linear")
+    ref = mle_cvxpy(x, r, S=0.4, link="linear")
+    assert res.success.all()
+    assert_allclose(res.theta, ref.theta, atol=1e-5)
+    assert_allclose(res.fun, ref.fun, atol=1e-5, rtol=0)
+
+
+def test_fit_mle_pair_counts_equal_raw_data():
+    # raw plays of ordered arm pairs fold exactly into per-unordered-pair counts and wins
+    rng = np.random.default_rng(5)
+    B, K, d, T = 2, 6, 4, 500
+    feats = _unit(rng, (K, d))
+    theta_star = _thetas(d, B, 3.0, seed=20)
+    a1 = rng.integers(0, K, size=(B, T))
+    a2 = rng.integers(0, K, size=(B, T))
+    x_raw = pair_features(feats[a1], feats[a2])
+    p = 1.0 / (1.0 + np.exp(-np.einsum("btd,bd->bt", x_raw, theta_star)))
+    bits = (rng.uniform(size=p.shape) < p).astype(float)
+    raw = fit_mle(x_raw, bits, S=4.0)
+
+    xp, i, j = _pair_table(feats)
+    index = {(a, b): k for k, (a, b) in enumerate(zip(i, j))}
+    n = np.zeros((B, len(i)))
+    wins = np.zeros((B, len(i)))
+    for b in range(B):
+        for t in range(T):
+            u, v, bit = a1[b, t], a2[b, t], bits[b, t]
+            if u == v:
+                continue  # z = 0 for every theta: a constant term
+            if u < v:
+                k, won = index[(u, v)], bit
+            else:
+                k, won = index[(v, u)], 1.0 - bit
+            n[b, k] += 1
+            wins[b, k] += won
+    r_pair = np.divide(wins, n, out=np.zeros_like(wins), where=n > 0)
+    pair = fit_mle(np.broadcast_to(xp, (B,) + xp.shape), r_pair, S=4.0, weights=n)
+    assert pair.success.all()
+    assert_allclose(pair.theta, raw.theta, atol=1e-9)
+    # the ties a1 == a2 contribute m(0) each to the raw objective
+    ties = (a1 == a2).sum(axis=1)
+    assert_allclose(pair.fun + ties * np.log(2.0), raw.fun, rtol=1e-10)
+
+
+def _pair_counts(theta, feats, n, rng):
+    """Exact sampling of n uniform ordered plays folded to pair counts (B, P), wins (B, P)."""
+    xp, i, j = _pair_table(feats)
+    B = theta.shape[0]
+    counts = rng.multinomial(n, np.full(len(i), 1.0 / len(i)), size=B).astype(float)
+    p = 1.0 / (1.0 + np.exp(-(theta @ xp.T)))
+    wins = rng.binomial(counts.astype(int), p).astype(float)
+    return np.broadcast_to(xp, (B,) + xp.shape), wins / np.maximum(counts, 1), counts
+
+
+def test_fit_mle_error_rate_is_one_over_sqrt_n():
+    rng = np.random.default_rng(7)
+    d, K, B = 4, 10, 40
+    feats = _unit(rng, (K, d))
+    theta_star = _thetas(d, B, 3.0, seed=40)
+    ns = np.array([400, 1600, 6400, 25600])
+    errs = []
+    for n in ns:
+        x, r, w = _pair_counts(theta_star, feats, int(n), rng)
+        res = fit_mle(x, r, S=6.0, weights=w)
+        assert res.success.all()
+        errs.append(np.sqrt(np.mean(np.sum((res.theta - theta_star) ** 2, axis=-1))))
+    slope = np.polyfit(np.log(ns), np.log(errs), 1)[0]
+    assert -0.65 < slope < -0.35, (slope, errs)
+
+
+def test_fit_mle_warm_start_and_batch_shapes():
+    theta_star = _thetas(4, 3, 3.0, seed=30)
+    x, r = _simulate(theta_star, 400, seed=8)
+    cold = fit_mle(x[:, :350], r[:, :350], S=5.0)
+    full = fit_mle(x, r, S=5.0)
+    warm = fit_mle(x, r, S=5.0, warm_start=cold.theta)
+    assert_allclose(warm.theta, full.theta, atol=1e-9)
+    assert (warm.nit <= full.nit).all() and (warm.nit <= 4).all()
+    again = fit_mle(x, r, S=5.0, warm_start=full.theta)
+    assert (again.nit == 0).all()
+    single = fit_mle(x[1], r[1], S=5.0)
+    assert single.theta.shape == (skew_dim(4),) and single.fun.shape == ()
+    assert_allclose(single.theta, full.theta[1], atol=1e-10)
+    nested = fit_mle(x.reshape(3, 1, 400, -1), r.reshape(3, 1, 400), S=5.0)
+    assert nested.theta.shape == (3, 1, skew_dim(4))
+    assert_allclose(nested.theta[:, 0], full.theta, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"S": 0.0}, "S == 0.0, must be > 0"),
+        ({"S": -1.0}, "S == -1.0, must be > 0"),
+        ({"S": 1.0, "max_iter": 0}, "max_iter == 0, must be >= 1"),
+        ({"S": 1.0, "tol": 0.0}, "tol == 0.0, must be > 0"),
+        ({"S": 1.0, "weights": -np.ones((2, 5))}, "weights must be >= 0"),
+        ({"S": 1.0, "weights": np.ones((2, 4))}, "weights must have shape"),
+        ({"S": 1.0, "warm_start": np.ones((3, 3))}, "warm_start must have shape"),
+    ],
+)
+def test_fit_mle_bad_input(kwargs, match):
+    x = np.zeros((2, 5, 3))
+    r = np.full((2, 5), 0.5)
+    with pytest.raises(ValueError, match=match):
+        fit_mle(x, r, **kwargs)
+
+
+def test_fit_mle_bad_data():
+    x = np.zeros((2, 5, 3))
+    with pytest.raises(ValueError, match=r"r must lie in \[0, 1\]"):
+        fit_mle(x, np.full((2, 5), 1.5), S=1.0)
+    with pytest.raises(ValueError, match=r"r must have shape \(2, N\)"):
+        fit_mle(x, np.full((2, 4), 0.5), S=1.0)
+    with pytest.raises(ValueError, match="x must have shape"):
+        fit_mle(np.zeros(3), np.zeros(3), S=1.0)
+    with pytest.raises(ValueError, match="x must be finite"):
+        fit_mle(np.full((2, 5, 3), np.nan), np.full((2, 5), 0.5), S=1.0)
+
+
+# ----------------------------------------------------------------------------- ONS
+
+
+def _ons_d2_reference(phi1, phi2, r, *, S, a0, step):
+    """One run at a time in R^{d^2}, explicit inverse, features projected onto Skew(d)."""
+    B, N, d = phi1.shape
+    out = np.zeros((B, d, d))
+    for b in range(B):
+        theta = np.zeros(d * d)
+        A = a0 * np.eye(d * d)
+        for t in range(N):
+            X = np.outer(phi1[b, t], phi2[b, t])
+            x = (0.5 * (X - X.T)).ravel()
+            z = theta @ x
+            p = 1.0 / (1.0 + np.exp(-z))
+            h = np.clip(p * (1 - p), 1e-6, 0.25)
+            A += h * np.outer(x, x)
+            theta = theta - step * np.linalg.solve(A, (p - r[b, t]) * x)
+            nrm = np.linalg.norm(theta)
+            if nrm > S:
+                theta *= S / nrm
+        out[b] = theta.reshape(d, d)
+    return out
+
+
+def test_ons_is_the_d2_recursion_restricted_to_skew():
+    rng = np.random.default_rng(11)
+    B, N, d = 3, 60, 4
+    phi = _unit(rng, (B, N, 2, d))
+    theta_star = _thetas(d, B, 3.0, seed=50)
+    x = pair_features(phi[..., 0, :], phi[..., 1, :])
+    p = 1.0 / (1.0 + np.exp(-np.einsum("bnd,bd->bn", x, theta_star)))
+    r = (rng.uniform(size=p.shape) < p).astype(float)
+    ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=1.0, a0=2.0, step_size=0.7)
+    ons.update_sequence(x, r)
+    ref = _ons_d2_reference(phi[..., 0, :], phi[..., 1, :], r, S=1.0, a0=2.0, step=0.7)
+    assert_allclose(vec_to_skew(ons.theta_, d), ref, atol=1e-10)
+    assert (np.linalg.norm(ons.theta_, axis=-1) <= 1.0 + 1e-12).all()
+    assert (ons.n_updates_ == N).all()
+
+
+def test_ons_mask_and_reset():
+    rng = np.random.default_rng(12)
+    ons = OnlineNewtonStep(3, batch_size=2, S=2.0)
+    x = rng.standard_normal((2, 3))
+    before = ons.a_inv_.copy()
+    ons.update(x, np.array([1.0, 0.0]), mask=np.array([True, False]))
+    assert_allclose(ons.theta_[1], 0.0)
+    assert_allclose(ons.a_inv_[1], before[1])
+    assert np.linalg.norm(ons.theta_[0]) > 0
+    assert_allclose(ons.n_updates_, [1, 0])
+    ons.reset(theta0=np.array([3.0, 4.0, 0.0]))
+    assert_allclose(ons.theta_, [[1.2, 1.6, 0.0]] * 2)
+    assert_allclose(ons.a_inv_, np.broadcast_to(np.eye(3), (2, 3, 3)))
+
+
+def test_ons_tracks_the_mle():
+    d, B, N = 4, 20, 4000
+    theta_star = _thetas(d, B, 3.0, seed=60)
+    x, r = _simulate(theta_star, N, seed=13)
+    mle = fit_mle(x, r, S=5.0)
+    ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=5.0)
+    ons.update_sequence(x, r)
+    err_mle = np.sqrt(np.mean(np.sum((mle.theta - theta_star) ** 2, -1)))
+    err_ons = np.sqrt(np.mean(np.sum((ons.theta_ - theta_star) ** 2, -1)))
+    gap = np.sqrt(np.mean(np.sum((ons.theta_ - mle.theta) ** 2, -1)))
+    # measured: err_ons / err_mle ~ 1.0 and gap ~ 0.3 err_mle at N = 4000
+    assert err_ons <= 1.5 * err_mle
+    assert gap <= 0.6 * err_mle
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"S": 0.0}, "S == 0.0, must be > 0"),
+        ({"S": 1.0, "a0": 0.0}, "a0 == 0.0, must be > 0"),
+        ({"S": 1.0, "step_size": -1.0}, "step_size == -1.0, must be > 0"),
+        ({"S": 1.0, "batch_size": 0}, "batch_size == 0, must be >= 1"),
+    ],
+)
+def test_ons_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        OnlineNewtonStep(3, **kwargs)
+
+
+def test_ons_bad_update():
+    ons = OnlineNewtonStep(3, batch_size=2, S=1.0)
+    with pytest.raises(ValueError, match=r"x must have shape \(2, 3\)"):
+        ons.update(np.zeros((2, 4)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"r must lie in \[0, 1\]"):
+        ons.update(np.zeros((2, 3)), np.full(2, -0.5))
