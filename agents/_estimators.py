@@ -1,0 +1,210 @@
+"""Data stores and estimator adapters shared by the agents (private).
+
+* :class:`PairStatistics`: finite contexts. A comparison (a1, a2, r) at context c only enters the
+  likelihood through z = theta . x(c, a1, a2), and x(c, a2, a1) = -x(c, a1, a2), x(c, a, a) = 0,
+  so the data compress exactly to the number of plays n and wins w of each unordered pair
+  i < j per context: the MLE over all rounds is a weighted MLE over C K(K-1)/2 rows.
+* :class:`RawData`: continuous contexts (or any data), the comparisons themselves.
+* :class:`MLEEstimator` / :class:`ONSEstimator`: the Greedy Sampling estimators on top.
+
+Everything is batched over runs (leading axis B).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlhf_gbpm.skew import pair_features, skew_dim
+
+
+def _grow(arr: np.ndarray, axis: int, size: int, fill=0) -> np.ndarray:
+    """Extend ``arr`` along ``axis`` to at least ``size`` (capacity doubling)."""
+    old = arr.shape[axis]
+    if size <= old:
+        return arr
+    new = max(size, 2 * old)
+    shape = list(arr.shape)
+    shape[axis] = new - old
+    return np.concatenate([arr, np.full(shape, fill, dtype=arr.dtype)], axis=axis)
+
+
+class PairStatistics:
+    """Per-(run, context, unordered pair) play counts and wins, plus the pair features.
+
+    Args:
+        B: Number of runs.
+        K: Number of actions.
+        d: Feature dimension.
+    """
+
+    def __init__(self, B: int, K: int, d: int):
+        self.B, self.K, self.d = B, K, d
+        self.iu, self.ju = np.triu_indices(K, k=1)
+        P = self.iu.size
+        self.seen = np.zeros((B, 1), dtype=bool)
+        self.x = np.zeros((B, 1, P, skew_dim(d)))      # pair features per context
+        self.counts = np.zeros((B, 1, K, K))           # ordered plays (a1, a2)
+        self.wins = np.zeros((B, 1, K, K))             # wins of a1 over a2
+
+    @property
+    def num_contexts(self) -> int:
+        """Context capacity C (at least the largest context index seen + 1)."""
+        return self.seen.shape[1]
+
+    def observe_contexts(self, feats: np.ndarray, ctx: np.ndarray) -> None:
+        """Record the feature tables of contexts seen for the first time.
+
+        Args:
+            feats: Features, shape (B, K, d).
+            ctx: Context indices, shape (B,).
+        """
+        need = int(ctx.max()) + 1
+        if need > self.num_contexts:
+            self.seen = _grow(self.seen, 1, need, False)
+            self.x = _grow(self.x, 1, need)
+            self.counts = _grow(self.counts, 1, need)
+            self.wins = _grow(self.wins, 1, need)
+        rows = np.arange(self.B)
+        new = ~self.seen[rows, ctx]
+        if np.any(new):
+            b = rows[new]
+            f = feats[b]
+            self.x[b, ctx[new]] = pair_features(f[:, self.iu], f[:, self.ju])
+            self.seen[b, ctx[new]] = True
+
+    def add(self, feats: np.ndarray, ctx: np.ndarray, pair: np.ndarray, r: np.ndarray) -> None:
+        """Add one comparison per run.
+
+        Args:
+            feats: Features, shape (B, K, d).
+            ctx: Context indices, shape (B,).
+            pair: Actions, shape (B, 2).
+            r: Outcomes in {0, 1}, shape (B,).
+        """
+        self.observe_contexts(feats, ctx)
+        rows = np.arange(self.B)
+        self.counts[rows, ctx, pair[:, 0], pair[:, 1]] += 1.0
+        self.wins[rows, ctx, pair[:, 0], pair[:, 1]] += r
+
+    def data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weighted data of the unordered pairs.
+
+        Returns:
+            x of shape (B, C*P, D), win fractions r of shape (B, C*P) (1/2 where unplayed) and
+            play counts n of shape (B, C*P).
+        """
+        iu, ju = self.iu, self.ju
+        n_ij = self.counts[:, :, iu, ju]
+        n_ji = self.counts[:, :, ju, iu]
+        n = n_ij + n_ji
+        wins_i = self.wins[:, :, iu, ju] + (n_ji - self.wins[:, :, ju, iu])
+        r = np.where(n > 0, wins_i / np.maximum(n, 1.0), 0.5)
+        B, C, P = n.shape
+        return self.x.reshape(B, C * P, -1), r.reshape(B, C * P), n.reshape(B, C * P)
+
+
+class RawData:
+    """The comparisons themselves: skew features x (B, N, D) and outcomes r (B, N).
+
+    Args:
+        B: Number of runs.
+        D: Skew dimension d(d-1)/2.
+        capacity: Initial capacity in rounds.
+    """
+
+    def __init__(self, B: int, D: int, capacity: int = 64):
+        self.n = 0
+        self.x = np.zeros((B, max(capacity, 1), D))
+        self.r = np.zeros((B, max(capacity, 1)))
+
+    def add(self, x: np.ndarray, r: np.ndarray) -> None:
+        """Append one comparison per run: x (B, D), r (B,)."""
+        self.x = _grow(self.x, 1, self.n + 1)
+        self.r = _grow(self.r, 1, self.n + 1)
+        self.x[:, self.n] = x
+        self.r[:, self.n] = r
+        self.n += 1
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The stored comparisons: x (B, N, D), r (B, N)."""
+        return self.x[:, : self.n], self.r[:, : self.n]
+
+
+class MLEEstimator:
+    """Exact constrained MLE over all data so far, warm-started from the previous fit.
+
+    Args:
+        B: Number of runs.
+        K: Number of actions.
+        d: Feature dimension.
+        S: Frobenius-ball radius.
+        link: Link object.
+        tol: KKT tolerance of ``fit_mle``.
+        max_iter: Newton iteration cap of ``fit_mle``.
+        finite: Finite contexts (pair statistics) or continuous (raw data).
+        capacity: Initial raw-data capacity (e.g. the horizon).
+    """
+
+    def __init__(self, B, K, d, *, S, link, tol, max_iter, finite, capacity=64):
+        self.S, self.link, self.tol, self.max_iter = S, link, tol, max_iter
+        self.finite = finite
+        self.theta = np.zeros((B, skew_dim(d)))
+        self.result = None
+        if finite:
+            self.stats = PairStatistics(B, K, d)
+        else:
+            self.raw = RawData(B, skew_dim(d), capacity)
+
+    def observe(self, feats, ctx, pair, r) -> None:
+        """Record one comparison per run (see :meth:`PairStatistics.add`)."""
+        if self.finite:
+            self.stats.add(feats, ctx, pair, r)
+        else:
+            rows = np.arange(feats.shape[0])
+            self.raw.add(pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]]), r)
+
+    def fit(self) -> np.ndarray:
+        """Refit on all data; returns theta (B, D)."""
+        from rlhf_gbpm.estimation import fit_mle
+
+        if self.finite:
+            x, r, n = self.stats.data()
+        else:
+            (x, r), n = self.raw.data(), None
+        self.result = fit_mle(x, r, S=self.S, link=self.link, weights=n, warm_start=self.theta,
+                              tol=self.tol, max_iter=self.max_iter)
+        self.theta = np.asarray(self.result.theta, dtype=float)
+        return self.theta
+
+
+class ONSEstimator:
+    """One-pass Online Newton Step (the authors' estimator), batched over runs.
+
+    Args:
+        B: Number of runs.
+        d: Feature dimension.
+        S: Frobenius-ball radius.
+        link: Link object.
+        a0: Initial A = a0 I.
+        step: Step size.
+    """
+
+    def __init__(self, B, d, *, S, link, a0, step):
+        from rlhf_gbpm.estimation import OnlineNewtonStep
+
+        self.ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=S, link=link, a0=a0,
+                                    step_size=step)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Current estimate, shape (B, D)."""
+        return self.ons.theta_
+
+    def observe(self, feats, ctx, pair, r) -> None:
+        """One ONS step per run on this round's comparison."""
+        rows = np.arange(feats.shape[0])
+        self.ons.update(pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]]), r)
+
+    def fit(self) -> np.ndarray:
+        """The current estimate (ONS has already used every comparison)."""
+        return self.theta

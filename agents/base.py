@@ -1,0 +1,428 @@
+"""The agent interface shared by every agent of ``rlhf_gbpm.agents``.
+
+An agent plays the contextual dueling protocol of ``rlhf_gbpm.protocol``: each round it reads
+an observation, answers with a :class:`~rlhf_gbpm.protocol.DuelAction` (the pair and the two
+policies it sampled them from) and learns from the preference bit. One agent object runs B
+independent runs at once; it is batched iff ``obs["features"].ndim == 3``.
+
+Life cycle::
+
+    agent = GreedySampling(regularizer="shannon", eta=1.0)   # validate and store hyperparameters
+    agent.reset(seed=[0, 1, 2])                               # B = 3 runs, one key per run
+    action = agent.act(obs)                                   # DuelAction, arrays (B, ...)
+    agent.update(obs, action, reward)                         # reward shape (B,)
+
+Randomness: run i draws its actions from counter-based uniforms
+``counter_uniform(key_i, t, STREAM_MAX)`` (max-player) and ``STREAM_MIN`` (min-player) with the
+inverse CDF of its policy, so a batched run equals the single run with the same seed.
+Hyperparameters are stored unchanged; learned state lives in attributes ending in ``_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from rlhf_gbpm._random import counter_uniform
+from rlhf_gbpm._validation import check_eta, check_scalar, check_simplex
+from rlhf_gbpm.errors import ConvergenceWarning
+from rlhf_gbpm.preference import payoff_matrix
+from rlhf_gbpm.protocol import STREAM_MAX, STREAM_MIN, DuelAction
+from rlhf_gbpm.skew import vec_to_skew
+
+__all__ = ["Agent", "sample_actions", "seed_keys", "resolve_regularizer"]
+
+logger = logging.getLogger(__name__)
+
+# salt mixed into every agent key, so that an agent seeded like an env never shares its stream
+_AGENT_SALT = 0x5EED_A6E7
+
+
+def seed_keys(seeds: Sequence[int]) -> np.ndarray:
+    """Per-run uint64 keys from non-negative integer seeds.
+
+    Args:
+        seeds: One seed per run, length B.
+
+    Returns:
+        Keys, uint64 array of shape (B,); key i depends on seed i only.
+    """
+    keys = [np.random.SeedSequence([int(s), _AGENT_SALT]).generate_state(1, np.uint64)[0]
+            for s in seeds]
+    return np.asarray(keys, dtype=np.uint64)
+
+
+def sample_actions(policy: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Sample actions by the inverse CDF of each row of ``policy``.
+
+    Action k is returned iff ``cdf[k-1] <= u * cdf[K-1] < cdf[k]``, so an action of probability
+    zero is never drawn.
+
+    Args:
+        policy: Distributions, shape (B, K).
+        u: Uniforms in [0, 1), shape (B,).
+
+    Returns:
+        Actions, int64 array of shape (B,).
+    """
+    cdf = np.cumsum(policy, axis=-1)
+    a = np.sum(cdf <= (u * cdf[..., -1])[..., None], axis=-1)
+    return np.minimum(a, policy.shape[-1] - 1).astype(np.int64)
+
+
+def resolve_regularizer(regularizer, reference=None):
+    """Turn a regularizer name or object into a regularizer object.
+
+    Args:
+        regularizer: A registered name (``"kl"``, ``"shannon"``, ``"l2"``, ...) or an object with
+            ``value``, ``grad``, ``best_response`` and ``beta`` (a built-in or user-defined
+            :class:`~rlhf_gbpm.regularizers.Regularizer`).
+        reference: Reference policy, shape (K,), or None (the regularizer's own); with an
+            object it is applied through ``with_reference``.
+
+    Returns:
+        The regularizer object.
+
+    Raises:
+        TypeError: For another type, or a reference given to an object without
+            ``with_reference``.
+        ValueError: For an unknown name.
+    """
+    from rlhf_gbpm.regularizers import get_regularizer
+
+    if isinstance(regularizer, str):
+        if reference is None:
+            return get_regularizer(regularizer)
+        return get_regularizer(regularizer, reference=np.asarray(reference, dtype=float))
+    missing = [m for m in ("value", "grad", "best_response", "beta")
+               if not hasattr(regularizer, m)]
+    if missing:
+        raise TypeError(
+            "regularizer must be a registered name or a Regularizer object, got "
+            f"{type(regularizer).__name__} without {missing}."
+        )
+    if reference is not None:
+        if not hasattr(regularizer, "with_reference"):
+            raise TypeError(
+                "reference was given with a regularizer object that has no with_reference(); "
+                "build the object with its reference instead."
+            )
+        return regularizer.with_reference(np.asarray(reference, dtype=float))
+    return regularizer
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "get_config"):
+        return value.get_config()
+    return value
+
+
+class Agent:
+    """Base class of the agents: validation, seeding, sampling and the batched round loop.
+
+    Subclasses implement :meth:`_policies` (the two policies of this round) and :meth:`_learn`
+    (use the round's feedback), and may extend :meth:`_validate_params`, :meth:`_start` (called
+    at the first ``act`` after ``reset``, when K and d are known).
+
+    Args:
+        regularizer: Regularizer name or object (see :func:`resolve_regularizer`).
+        eta: Regularization strength in (0, inf], a scalar or one value per run, shape (B,)
+            (checked at :meth:`reset` against the number of seeds).
+        reference: Reference policy of a named regularizer, shape (K,), or None (uniform).
+
+    Attributes:
+        t_: Rounds completed (number of ``update`` calls since ``reset``).
+        keys_: Per-run keys, uint64 of shape (B,).
+        eta_: Per-run eta, shape (B,).
+        regularizer_: The resolved regularizer object.
+    """
+
+    def __init__(self, *, regularizer="shannon", eta=1.0, reference=None):
+        self.regularizer = regularizer
+        self.eta = eta
+        self.reference = reference
+        self._validate_params()
+
+    # ------------------------------------------------------------------ configuration
+    def _validate_params(self) -> None:
+        """Check the hyperparameters (raise ``TypeError``/``ValueError`` naming them)."""
+        eta = check_eta(self.eta, "eta")
+        if eta.ndim > 1:
+            raise ValueError(f"eta must be a scalar or have shape (B,), got {eta.shape}.")
+        if self.reference is not None:
+            ref = check_simplex(self.reference, "reference", shape=("K",))
+            if ref.shape[0] < 2:
+                raise ValueError(f"reference must have K >= 2 entries, got {ref.shape[0]}.")
+        self._regularizer_obj = resolve_regularizer(self.regularizer, self.reference)
+
+    def get_config(self) -> dict:
+        """Constructor arguments (JSON-friendly) plus the agent's class name, for manifests."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        config = {"agent": type(self).__name__}
+        config.update({name: _jsonable(getattr(self, name)) for name in names})
+        return config
+
+    def __repr__(self) -> str:
+        cfg = self.get_config()
+        cfg.pop("agent")
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
+
+    # ------------------------------------------------------------------ seeding
+    def reset(self, seed=None) -> Agent:
+        """Forget everything learned and set the per-run keys.
+
+        Args:
+            seed: None (fresh entropy; B = len(eta) if eta is an array, else 1), a non-negative
+                int (one run) or a sequence of B non-negative ints (B runs).
+
+        Returns:
+            self.
+
+        Raises:
+            TypeError: For a seed of another type.
+            ValueError: For a negative seed, an empty sequence, or eta of another length.
+        """
+        eta = check_eta(self.eta, "eta")
+        if seed is None:
+            n = eta.shape[0] if eta.ndim == 1 else 1
+            seeds = np.random.SeedSequence().generate_state(n, np.uint32).tolist()
+        elif isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
+            seeds = [seed]
+        elif isinstance(seed, (Sequence, np.ndarray)) and not isinstance(seed, str):
+            seeds = list(np.asarray(seed).reshape(-1)) if isinstance(seed, np.ndarray) else list(
+                seed)
+            if not seeds:
+                raise ValueError("seed must contain at least one seed, got an empty sequence.")
+        else:
+            raise TypeError(
+                f"seed must be None, an int or a sequence of ints, got {type(seed).__name__}."
+            )
+        for s in seeds:
+            check_scalar(s, "seed", (numbers.Integral, np.integer), min_val=0)
+        B = len(seeds)
+        if eta.ndim == 1 and eta.shape[0] != B:
+            raise ValueError(
+                f"eta has {eta.shape[0]} values but reset got {B} seeds; give one eta per run."
+            )
+        self.keys_ = seed_keys(seeds)
+        self.eta_ = np.broadcast_to(eta, (B,)).astype(float).copy()
+        self.regularizer_ = self._regularizer_obj
+        self.t_ = 0
+        self.num_runs_ = B
+        self._started = False
+        self._context_kind = None
+        return self
+
+    # ------------------------------------------------------------------ observations
+    def _read_obs(self, obs) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """Features (B, K, d), contexts ((B,) ints, (B, m) floats or None) and batchedness."""
+        if not hasattr(self, "keys_"):
+            raise RuntimeError(f"call {type(self).__name__}.reset(seed=...) before act/update.")
+        if not isinstance(obs, dict) or "features" not in obs:
+            raise TypeError("obs must be a dict with a 'features' entry (see rlhf_gbpm.protocol).")
+        feats = np.asarray(obs["features"], dtype=float)
+        batched = feats.ndim == 3
+        if not batched:
+            feats = feats[None]
+        if feats.shape[0] != self.num_runs_:
+            raise ValueError(
+                f"obs['features'] holds {feats.shape[0]} run(s) but the agent was reset with "
+                f"{self.num_runs_} seed(s); batched observations have shape (B, K, d)."
+            )
+        if "context" in obs:
+            ctx = np.asarray(obs["context"]).reshape(-1).astype(np.intp)
+            kind = "finite"
+        elif "x" in obs:
+            ctx = np.asarray(obs["x"], dtype=float).reshape(feats.shape[0], -1)
+            kind = "continuous"
+        else:
+            ctx = np.zeros(feats.shape[0], dtype=np.intp)
+            kind = "finite"
+        if self._context_kind is None:
+            self._context_kind = kind
+        return feats, ctx, batched
+
+    # ------------------------------------------------------------------ the round
+    def act(self, obs) -> DuelAction:
+        """Choose this round's pair.
+
+        Args:
+            obs: Observation dict: ``"features"`` of shape (K, d) or (B, K, d), plus
+                ``"context"`` (finite contexts) or ``"x"`` (continuous contexts).
+
+        Returns:
+            A DuelAction: pair (2,) or (B, 2) and the policies (K,) or (B, K) it was sampled from.
+        """
+        feats, ctx, batched = self._read_obs(obs)
+        if not self._started:
+            self._check_first_obs(feats)
+            self._start(feats)
+            self._started = True
+        p_max, p_min = self._policies(feats, ctx)
+        a1 = sample_actions(p_max, counter_uniform(self.keys_, self.t_, STREAM_MAX))
+        a2 = sample_actions(p_min, counter_uniform(self.keys_, self.t_, STREAM_MIN))
+        return self._declare(np.stack([a1, a2], axis=-1), p_max, p_min, batched)
+
+    def _declare(self, pair, p_max, p_min, batched) -> DuelAction:
+        if batched:
+            return DuelAction(pair, p_max, p_min)
+        return DuelAction(pair[0], p_max[0], p_min[0])
+
+    def update(self, obs, action, reward) -> None:
+        """Learn from the round's preference bit.
+
+        Args:
+            obs: The observation given to :meth:`act` this round.
+            action: The DuelAction returned by :meth:`act`, or the pair itself, shape (2,) or
+                (B, 2).
+            reward: 1.0 if a1 beat a2 else 0.0, shape () or (B,).
+        """
+        feats, ctx, _ = self._read_obs(obs)
+        pair = action.pair if isinstance(action, DuelAction) else action
+        pair = np.asarray(pair).reshape(self.num_runs_, 2).astype(np.intp)
+        reward = np.asarray(reward, dtype=float).reshape(self.num_runs_)
+        if not self._started:
+            raise RuntimeError("update was called before the first act after reset.")
+        self._learn(feats, ctx, pair, reward)
+        self.t_ += 1
+
+    # ------------------------------------------------------------------ hooks
+    def _check_first_obs(self, feats: np.ndarray) -> None:
+        """Check policies given as hyperparameters against K (first act only)."""
+        self.K_ = feats.shape[1]
+        self.d_ = feats.shape[2]
+        if self.reference is not None and np.asarray(self.reference).shape[0] != self.K_:
+            raise ValueError(
+                f"reference must have shape ({self.K_},) to match the observed K, got "
+                f"{np.asarray(self.reference).shape}."
+            )
+
+    def _start(self, feats: np.ndarray) -> None:
+        """Allocate learned state once K and d are known."""
+
+    def _policies(self, feats, ctx) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _learn(self, feats, ctx, pair, reward) -> None:
+        raise NotImplementedError
+
+
+def check_policy_param(policy, name: str, *, allow: tuple[str, ...] = ()):
+    """Validate a policy hyperparameter: None, an allowed keyword, or a distribution (K,).
+
+    Args:
+        policy: The value.
+        name: Parameter name for messages.
+        allow: Accepted string values.
+
+    Returns:
+        The value unchanged (validated).
+    """
+    if policy is None:
+        return None
+    if isinstance(policy, str):
+        if policy not in allow:
+            raise ValueError(f"{name} == {policy!r}, must be one of {allow} or an array (K,).")
+        return policy
+    arr = check_simplex(policy, name, shape=("K",))
+    if arr.shape[0] < 2:
+        raise ValueError(f"{name} must have K >= 2 entries, got {arr.shape[0]}.")
+    return policy
+
+
+def policy_for_k(policy, name: str, K: int, B: int) -> np.ndarray:
+    """Broadcast a policy hyperparameter (None = uniform, or an array (K,)) to (B, K)."""
+    if policy is None:
+        return np.full((B, K), 1.0 / K)
+    arr = np.asarray(policy, dtype=float)
+    if arr.shape != (K,):
+        raise ValueError(f"{name} must have shape ({K},) to match the observed K, got {arr.shape}.")
+    return np.broadcast_to(arr / arr.sum(), (B, K)).copy()
+
+
+class SNECache:
+    """Per-run SNE of an estimated game at each round's context, re-solved only when needed.
+
+    A run's policy is re-solved when its context or its estimate version changed since the
+    last solve (continuous contexts: every round). Solves are batched over the runs that need
+    one and warm-started from the previous solution.
+
+    Args:
+        B: Number of runs.
+        K: Number of actions.
+    """
+
+    def __init__(self, B: int, K: int):
+        self.policy = np.full((B, K), 1.0 / K)
+        self.context = np.full(B, -1, dtype=np.intp)
+        self.version = np.full(B, -1, dtype=np.int64)
+        self.solved = np.zeros(B, dtype=bool)
+        self.result = None  # the last solve's result when it covered every run
+
+    def get(self, feats, ctx, theta, version, *, regularizer, eta, link, continuous,
+            active=None):
+        """SNE policies of the estimated game, shape (B, K).
+
+        Args:
+            feats: Features, shape (B, K, d).
+            ctx: Context indices (B,) (ignored when ``continuous``).
+            theta: Estimates in skew coordinates, shape (B, D).
+            version: Estimate version per run, shape (B,).
+            regularizer: Regularizer object.
+            eta: Per-run eta, shape (B,).
+            link: Link object.
+            continuous: Whether contexts are continuous.
+            active: Optional bool mask (B,); runs where it is False are not solved (their
+                entries keep the previous value).
+
+        Returns:
+            Policies, shape (B, K) (a view of the cache; copy before mutating).
+        """
+        from rlhf_gbpm.equilibrium import solve_sne
+
+        if continuous:
+            need = np.ones(version.shape[0], dtype=bool)
+        else:
+            need = (ctx != self.context) | (version != self.version)
+        if active is not None:
+            need &= active
+        if not np.any(need):
+            return self.policy
+        idx = np.flatnonzero(need)
+        everyone = idx.size == need.size
+        a = payoff_matrix(feats[idx], vec_to_skew(theta[idx], feats.shape[-1]), link,
+                          validate=False)
+        if everyone and self.result is not None:
+            warm = self.result
+        elif np.all(self.solved[idx]):
+            warm = self.policy[idx]
+        else:
+            warm = None
+        res = solve_sne(a, regularizer, eta[idx], warm_start=warm)
+        if not np.all(res.success):
+            warnings.warn(
+                f"solve_sne did not converge for {int(np.sum(~res.success))} run(s) (max dual "
+                f"gap {float(np.max(res.dual_gap)):.3g}); playing its last iterate.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        self.policy = self.policy.copy()
+        self.policy[idx] = res.policy
+        if not continuous:
+            self.context[idx] = ctx[idx]
+        self.version[idx] = version[idx]
+        self.solved[idx] = True
+        self.result = res if everyone else None
+        return self.policy

@@ -1,0 +1,137 @@
+"""Tests for rlhf_gbpm.agents.base: sampling, seeding, validation, configs."""
+
+import numpy as np
+import pytest
+from rlhf_gbpm.agents import (
+    AGENTS,
+    ExploreThenCommit,
+    GreedySampling,
+    OnlineNashMD,
+    OptimisticMatrixGame,
+    UniformAgent,
+    sample_actions,
+)
+from rlhf_gbpm.agents.base import seed_keys
+
+from rlhf_gbpm._random import counter_uniform
+from rlhf_gbpm.protocol import STREAM_MAX, STREAM_MIN
+
+
+def test_sample_actions_is_the_inverse_cdf():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7), size=500)
+    p[:, 3] = 0.0
+    p /= p.sum(axis=1, keepdims=True)
+    u = rng.random(500)
+    a = sample_actions(p, u)
+    # brute force: the first k with cdf[k] > u
+    cdf = np.cumsum(p, axis=1)
+    want = np.array([np.flatnonzero(cdf[i] > u[i] * cdf[i, -1])[0] for i in range(500)])
+    np.testing.assert_array_equal(a, want)
+    assert not np.any(a == 3)
+
+
+def test_sample_actions_frequencies_match_policy():
+    p = np.array([0.5, 0.0, 0.2, 0.3])
+    u = counter_uniform(np.uint64(7), np.arange(20000), 2)
+    a = sample_actions(np.broadcast_to(p, (20000, 4)), u)
+    freq = np.bincount(a, minlength=4) / 20000
+    # 5 sigma of a binomial proportion
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / 20000) + 1e-12)
+
+
+def test_seed_keys_depend_on_own_seed_only():
+    a = seed_keys([3, 4, 5])
+    b = seed_keys([5, 3])
+    assert a[0] == b[1] and a[2] == b[0]
+    assert len(set(a.tolist())) == 3
+
+
+def test_uniform_agent_actions_follow_counter_streams():
+    agent = UniformAgent().reset(seed=[11, 12])
+    feats = np.tile(np.eye(4)[None], (2, 1, 1))
+    act = agent.act({"features": feats, "context": np.zeros(2, int)})
+    keys = seed_keys([11, 12])
+    want1 = np.floor(counter_uniform(keys, 0, STREAM_MAX) * 4).astype(int)
+    want2 = np.floor(counter_uniform(keys, 0, STREAM_MIN) * 4).astype(int)
+    np.testing.assert_array_equal(act.pair, np.stack([want1, want2], axis=1))
+    np.testing.assert_allclose(act.max_policy, 0.25)
+
+
+def test_single_run_act_unbatched_and_batch_mismatch():
+    agent = UniformAgent().reset(seed=1)
+    act = agent.act({"features": np.eye(3), "context": 0})
+    assert act.pair.shape == (2,) and act.max_policy.shape == (3,)
+    agent.reset(seed=[1, 2])
+    with pytest.raises(ValueError, match="holds 1 run"):
+        agent.act({"features": np.eye(3), "context": 0})
+
+
+def test_act_before_reset_raises():
+    with pytest.raises(RuntimeError, match="reset"):
+        UniformAgent().act({"features": np.eye(3)})
+
+
+@pytest.mark.parametrize("seed,exc,msg", [
+    (-1, ValueError, "seed == -1, must be >= 0."),
+    ("a", TypeError, "seed must be None"),
+    ([], ValueError, "at least one seed"),
+    (1.5, TypeError, "seed must be None"),
+])
+def test_reset_rejects_bad_seeds(seed, exc, msg):
+    with pytest.raises(exc, match=msg):
+        UniformAgent().reset(seed=seed)
+
+
+def test_eta_array_must_match_number_of_seeds():
+    agent = UniformAgent(eta=np.array([0.1, 1.0, 10.0]))
+    with pytest.raises(ValueError, match="eta has 3 values but reset got 2 seeds"):
+        agent.reset(seed=[0, 1])
+    agent.reset(seed=[0, 1, 2])
+    np.testing.assert_array_equal(agent.eta_, [0.1, 1.0, 10.0])
+    assert agent.reset().num_runs_ == 3  # seed=None: one run per eta
+
+
+@pytest.mark.parametrize("cls", [UniformAgent, GreedySampling, OnlineNashMD,
+                                 OptimisticMatrixGame])
+@pytest.mark.parametrize("eta,msg", [(0.0, "eta == 0.0, must be > 0"),
+                                     (-1.0, "eta == -1.0, must be > 0"),
+                                     (np.array([1.0, -2.0]), "eta == -2.0, must be > 0")])
+def test_bad_eta_rejected_by_every_agent(cls, eta, msg):
+    with pytest.raises(ValueError, match=msg):
+        cls(eta=eta)
+
+
+def test_bad_eta_rejected_by_etc():
+    with pytest.raises(ValueError, match="eta == 0.0, must be > 0"):
+        ExploreThenCommit(eta=0.0, exploration_length=10)
+
+
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    ({"regularizer": "nope"}, ValueError, "nope"),
+    ({"regularizer": 3}, TypeError, "regularizer must be a registered name"),
+    ({"reference": [0.5, 0.6]}, ValueError, "reference must lie on the probability simplex"),
+    ({"reference": [[0.5, 0.5]]}, ValueError, r"reference must have shape \(K,\)"),
+])
+def test_bad_regularizer_and_reference(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        GreedySampling(**kwargs)
+
+
+def test_reference_of_wrong_size_is_caught_at_first_act():
+    agent = GreedySampling(regularizer="kl", reference=[0.2, 0.3, 0.5]).reset(seed=0)
+    with pytest.raises(ValueError, match=r"reference must have shape \(4,\)"):
+        agent.act({"features": np.eye(4), "context": 0})
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_get_config_rebuilds_an_equal_agent(name):
+    cls = AGENTS[name]
+    kwargs = {"exploration_length": 5} if cls is ExploreThenCommit else {}
+    agent = cls(eta=np.array([0.5, 2.0]), **kwargs)
+    cfg = agent.get_config()
+    assert cfg.pop("agent") == cls.__name__
+    assert cfg["eta"] == [0.5, 2.0]
+    clone = cls(**cfg)
+    assert clone.get_config() == agent.get_config()
+    assert repr(clone).startswith(cls.__name__ + "(")
