@@ -21,6 +21,12 @@ References:
 from __future__ import annotations
 
 from rlhf_gbpm._mle import MLEResult, fit_mle, mle_cvxpy
+from rlhf_gbpm._nuclear import (
+    NuclearMLEResult,
+    fit_nuclear_mle,
+    lambda_theory,
+    nuclear_mle_cvxpy,
+)
 from rlhf_gbpm._ons import OnlineNewtonStep
 
 __all__ = [
@@ -28,4 +34,8 @@ __all__ = [
     "fit_mle",
     "mle_cvxpy",
     "OnlineNewtonStep",
+    "NuclearMLEResult",
+    "fit_nuclear_mle",
+    "nuclear_mle_cvxpy",
+    "lambda_theory",
 ]

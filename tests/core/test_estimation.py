@@ -9,7 +9,10 @@ from numpy.testing import assert_allclose
 from rlhf_gbpm.estimation import (
     OnlineNewtonStep,
     fit_mle,
+    fit_nuclear_mle,
+    lambda_theory,
     mle_cvxpy,
+    nuclear_mle_cvxpy,
 )
 from rlhf_gbpm.instances import random_skew_theta
 from rlhf_gbpm.skew import pair_features, skew_dim, skew_to_vec, vec_to_skew
@@ -277,3 +280,128 @@ def test_ons_bad_update():
         ons.update(np.zeros((2, 4)), np.zeros(2))
     with pytest.raises(ValueError, match=r"r must lie in \[0, 1\]"):
         ons.update(np.zeros((2, 3)), np.full(2, -0.5))
+
+
+# ----------------------------------------------------------------------------- nuclear-norm MLE
+
+
+def _nuclear_setting(B, T0, seed, d=6, K=20):
+    rng = np.random.default_rng(seed)
+    feats = _unit(rng, (K, d))
+    theta_star = _thetas(d, B, 5.0, seed=100 + seed)
+    x, r, n = _pair_counts(theta_star, feats, T0, rng)
+    return theta_star, x, r, n
+
+
+@pytest.mark.parametrize("lam_kind, S", [("theory", None), ("theory", 1.0), ("small", None)])
+def test_nuclear_mle_matches_cvxpy(lam_kind, S):
+    T0 = 10**6
+    theta_star, x, r, n = _nuclear_setting(2, T0, seed=1)
+    lam = lambda_theory(T0, 6, 0.05) if lam_kind == "theory" else 1e-3
+    res = fit_nuclear_mle(x, r, lam=lam, S=S, weights=n)
+    ref = nuclear_mle_cvxpy(x, r, lam=lam, S=S, weights=n)
+    assert res.success.all() and (res.status == 0).all() and (res.grad_norm <= 1e-8).all()
+    assert ref.success.all()
+    # our solution is at least as good as the interior-point one, and within 1e-6 of it
+    assert (res.fun <= ref.fun + 1e-9).all()
+    assert_allclose(res.fun, ref.fun, atol=1e-6, rtol=0)
+    # the reported objective is the mean loss plus lam * nuclear norm of the skew matrix
+    z = np.einsum("bnd,bd->bn", x, res.theta)
+    loss = np.sum(n * (np.logaddexp(0, z) - r * z), -1) / n.sum(-1)
+    nuc = np.linalg.svd(vec_to_skew(res.theta, 6), compute_uv=False).sum(-1)
+    assert_allclose(res.fun, loss + lam * nuc, rtol=1e-12)
+    if S is not None:
+        assert (np.linalg.norm(res.theta, axis=-1) <= S + 1e-12).all()
+
+
+def test_nuclear_mle_raw_data_small_problem_matches_cvxpy():
+    theta_star = _thetas(4, 2, 3.0, seed=70)
+    x, r = _simulate(theta_star, 150, seed=21)
+    res = fit_nuclear_mle(x, r, lam=0.01)
+    ref = nuclear_mle_cvxpy(x, r, lam=0.01)
+    assert res.success.all()
+    assert_allclose(res.fun, ref.fun, atol=1e-6, rtol=0)
+    assert_allclose(res.theta, ref.theta, atol=1e-4)
+
+
+def test_nuclear_mle_is_skew_and_low_rank_at_lambda_theory():
+    T0, d = 10**6, 6
+    theta_star, x, r, n = _nuclear_setting(8, T0, seed=2, d=d)
+    res = fit_nuclear_mle(x, r, lam=lambda_theory(T0, d, 0.05), weights=n)
+    assert res.success.all()
+    mat = vec_to_skew(res.theta, d)
+    assert_allclose(mat, -np.swapaxes(mat, -1, -2), atol=0)
+    sv = res.singular_values
+    assert_allclose(sv, np.linalg.svd(mat, compute_uv=False), atol=1e-12)
+    # singular values of a skew matrix pair up; Theta_star has rank 2 and so does the estimate
+    assert_allclose(sv[:, 0::2], sv[:, 1::2], atol=1e-9)
+    rank = (sv > 1e-6 * sv[:, :1]).sum(axis=1)
+    assert (rank == 2).all(), rank
+    # the unpenalized MLE on the same data has full numerical rank
+    full = fit_mle(x, r, S=50.0, weights=n)
+    sv_full = np.linalg.svd(vec_to_skew(full.theta, d), compute_uv=False)
+    assert ((sv_full > 1e-6 * sv_full[:, :1]).sum(axis=1) == d).all()
+
+
+def test_nuclear_mle_error_follows_the_rate_in_T0():
+    d, B = 6, 8
+    T0s = np.array([10**7, 4 * 10**7, 16 * 10**7, 64 * 10**7, 256 * 10**7])
+    rng = np.random.default_rng(3)
+    feats = _unit(rng, (20, d))
+    theta_star = _thetas(d, B, 5.0, seed=200)
+    errs = []
+    for T0 in T0s:
+        x, r, n = _pair_counts(theta_star, feats, int(T0), rng)
+        res = fit_nuclear_mle(x, r, lam=lambda_theory(int(T0), d, 0.05), weights=n)
+        assert res.success.all()
+        errs.append(np.sqrt(np.mean(np.sum((res.theta - theta_star) ** 2, -1))))
+    slope = np.polyfit(np.log(T0s), np.log(errs), 1)[0]
+    # measured: -0.48 (error ~ lam_T0 ~ T0^-1/2 once the shrinkage bias is small)
+    assert -0.6 < slope < -0.4, (slope, errs)
+
+
+def test_nuclear_mle_pair_counts_equal_repeated_rows_and_warm_start():
+    theta_star = _thetas(4, 1, 3.0, seed=80)
+    x, r = _simulate(theta_star, 60, seed=22)
+    counts = np.random.default_rng(4).integers(1, 4, size=(1, 60)).astype(float)
+    weighted = fit_nuclear_mle(x, r, lam=0.002, weights=counts)
+    rows = np.repeat(np.arange(60), counts[0].astype(int))
+    repeated = fit_nuclear_mle(x[:, rows], r[:, rows], lam=0.002)
+    assert weighted.singular_values[0, 0] > 0.1  # a non-trivial solution
+    assert_allclose(weighted.theta, repeated.theta, atol=1e-7)
+    assert_allclose(weighted.fun, repeated.fun, rtol=1e-10)
+    warm = fit_nuclear_mle(x, r, lam=0.002, weights=counts, warm_start=weighted.theta)
+    assert weighted.nit[0] > 5 and warm.nit[0] == 1
+    assert_allclose(warm.fun, weighted.fun, atol=1e-10)
+
+
+def test_lambda_theory_closed_form():
+    # logistic link (L_mu = 1/4): sqrt(8 log(4d/delta) / T0)
+    assert_allclose(lambda_theory(1000, 5, 0.01), np.sqrt(8 * np.log(2000.0) / 1000))
+    assert_allclose(lambda_theory(50, 3, 0.1, L_mu=1.0), np.sqrt(32 * np.log(120.0) / 50))
+    with pytest.raises(ValueError, match="delta == 1.0, must be < 1.0"):
+        lambda_theory(10, 3, 1.0)
+    with pytest.raises(ValueError, match="T0 == 0, must be >= 1"):
+        lambda_theory(0, 3, 0.1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lam": -0.1}, "lam == -0.1, must be >= 0.0"),
+        ({"lam": 0.1, "S": 0.0}, "S == 0.0, must be > 0"),
+        ({"lam": 0.1, "max_iter": 0}, "max_iter == 0, must be >= 1"),
+        ({"lam": 0.1, "weights": np.zeros((2, 5))}, "weights must have a positive sum"),
+    ],
+)
+def test_nuclear_mle_bad_input(kwargs, match):
+    x = np.zeros((2, 5, 3))
+    with pytest.raises(ValueError, match=match):
+        fit_nuclear_mle(x, np.full((2, 5), 0.5), **kwargs)
+
+
+def test_nuclear_mle_bad_dimension():
+    with pytest.raises(ValueError, match=r"D = d\(d-1\)/2 for some integer d, got D == 4"):
+        fit_nuclear_mle(np.zeros((1, 5, 4)), np.full((1, 5), 0.5), lam=0.1)
+    with pytest.raises(ValueError, match=r"r must lie in \[0, 1\]"):
+        fit_nuclear_mle(np.zeros((1, 5, 3)), np.full((1, 5), 2.0), lam=0.1)
