@@ -1,6 +1,8 @@
 """The ``rlhf-gbpm`` command line.
 
-Subcommands: ``run`` (the default study), ``list``, ``study NAME``. Only this module configures
+Subcommands: ``run`` (a sweep; no argument = the default study), ``plot`` (figures and
+summary of a results folder), ``list`` (environments, agents, regularizers, built-in configs,
+studies) and ``study NAME`` (an auxiliary optimizer study). Only this module configures
 logging handlers and prints.
 """
 
@@ -12,6 +14,8 @@ import sys
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
+
+logger = logging.getLogger(__name__)
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
@@ -28,40 +32,155 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0 if out.all_hold else 1
 
 
+def _safe_list(fn) -> list[str]:
+    try:
+        return list(fn())
+    except ImportError as err:  # a sub-package that is not installed
+        return [f"(unavailable: {err})"]
+
+
+def _envs() -> list[str]:
+    import gymnasium as gym
+
+    import rlhf_gbpm.envs  # noqa: F401  (registers the ids)
+
+    return sorted(k for k in gym.registry if k.startswith("rlhf_gbpm/"))
+
+
+def _regularizers() -> list[str]:
+    from rlhf_gbpm import regularizers
+
+    names = getattr(regularizers, "_REGISTRY", None) or regularizers.REGULARIZER_NAMES
+    return sorted(names)
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rlhf_gbpm.analysis import list_studies
+    from rlhf_gbpm.experiments.config import AGENTS, builtin_configs, load_config
 
+    print("environments:")
+    for name in _safe_list(_envs):
+        print(f"  {name}")
+    print("agents:")
+    for name, target in AGENTS.items():
+        print(f"  {name:<28} {target}")
+    print("regularizers:")
+    for name in _safe_list(_regularizers):
+        print(f"  {name}")
+    print("configs:")
+    for name in builtin_configs():
+        cfg = load_config(name)
+        print(f"  {name:<14} {cfg.num_runs:>5} runs, T = {cfg.horizon}: {cfg.description}")
     print("studies:")
     for name in list_studies():
         print(f"  {name}")
     return 0
 
 
+def _write_report(table, out: Path, *, min_t: int, plots: bool) -> list[Path]:
+    from rlhf_gbpm.experiments.summary import write_summary
+
+    files = write_summary(table, out, min_t=min_t)
+    if plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from rlhf_gbpm.experiments.plots import make_figures, save_figures
+
+        files += save_figures(make_figures(table, min_t=min_t), out / "figures")
+    return files
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from rlhf_gbpm.experiments.config import load_config
+    from rlhf_gbpm.experiments.runner import run_sweep
+    from rlhf_gbpm.experiments.store import ResultsStore
 
-    from rlhf_gbpm import dual_gap, get_regularizer, random_instance, solve_sne
+    if args.resume and args.config is None and args.out is not None and \
+            ResultsStore(args.out).exists():
+        config = load_config(ResultsStore(args.out).read_manifest()["config"])
+    else:
+        config = load_config(args.config)
+    config = config.with_backend(name=args.backend, address=args.address,
+                                 workers=args.workers)
+    out = args.out if args.out is not None else Path("out") / config.name
+    print(f"{config.name}: {config.num_runs} runs x T = {config.horizon} on "
+          f"{config.backend.name} -> {out}")
+    result = run_sweep(config, out, resume=args.resume, progress=not args.no_progress)
+    print(f"ran {result.chunks_run} chunk(s), skipped {result.chunks_skipped} finished, "
+          f"{len(result.table)} rows, {result.seconds:.1f} s")
+    files = _write_report(result.table, Path(out), min_t=config.fit_min_t,
+                          plots=not args.no_plots)
+    print((Path(out) / "summary.md").read_text())
+    for path in [Path(out) / "manifest.json", Path(out) / "index.jsonl", *files]:
+        print(f"wrote {path}")
+    return 0
 
-    inst = random_instance(d=5, K=20, rank=1, S=5.0, seed=0)
-    payoff = inst.payoff()
-    reg = get_regularizer("kl")
-    for eta in (0.01, 1.0, 100.0):
-        res = solve_sne(payoff, reg, eta)
-        gap = float(np.asarray(dual_gap(res.policy, payoff, reg, eta)))
-        print(f"eta={eta:g}: SNE dual gap {gap:.3e}, max prob {res.policy.max():.3f}")
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from rlhf_gbpm.experiments.config import load_config
+    from rlhf_gbpm.experiments.store import ResultsStore
+
+    store = ResultsStore(args.results)
+    manifest = store.read_manifest()
+    table = store.load()
+    if not len(table):
+        print(f"{args.results} holds no finished runs yet.", file=sys.stderr)
+        return 1
+    min_t = args.min_t if args.min_t is not None else \
+        load_config(manifest["config"]).fit_min_t
+    out = args.out if args.out is not None else Path(args.results)
+    files = _write_report(table, Path(out), min_t=min_t, plots=True)
+    print((Path(out) / "summary.md").read_text())
+    for path in files:
+        print(f"wrote {path}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand."""
+    """Build the argument parser with every subcommand.
+
+    Returns:
+        The parser of ``rlhf-gbpm``.
+    """
     parser = argparse.ArgumentParser(prog="rlhf-gbpm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_run = sub.add_parser("run", help="run an experiment (default: the demo study)")
+    p_run = sub.add_parser(
+        "run", help="run a sweep (default: the built-in 'default' study)",
+        description="Run a sweep described by a TOML config (a path or a built-in name; see "
+                    "'rlhf-gbpm list'), writing the results table, manifest, summary and "
+                    "figures to --out.")
+    p_run.add_argument("config", nargs="?", default=None,
+                       help="config file or built-in name (default: 'default')")
+    p_run.add_argument("--out", type=Path, default=None,
+                       help="results folder (default: out/<config name>)")
+    p_run.add_argument("--resume", action="store_true",
+                       help="continue an interrupted sweep in --out, skipping finished runs")
+    p_run.add_argument("--backend", choices=("inprocess", "process", "ray"), default=None,
+                       help="where runs execute (default: the config's backend)")
+    p_run.add_argument("--address", default=None,
+                       help="Ray cluster address (default: start a local Ray)")
+    p_run.add_argument("--workers", type=int, default=None,
+                       help="worker processes or concurrent Ray tasks (default: CPU count)")
+    p_run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p_run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p_run.set_defaults(func=_cmd_run)
 
-    p_list = sub.add_parser("list", help="list environments, agents, regularizers, configs")
+    p_plot = sub.add_parser(
+        "plot", help="figures and summary table of a results folder",
+        description="Verify and load a results folder, then write summary.md/.csv, fits.csv "
+                    "and figures/*.png|pdf.")
+    p_plot.add_argument("results", type=Path, help="results folder written by 'run'")
+    p_plot.add_argument("--out", type=Path, default=None,
+                        help="destination folder (default: the results folder)")
+    p_plot.add_argument("--min-t", type=int, default=None,
+                        help="first round used by the rate fits (default: the config's)")
+    p_plot.set_defaults(func=_cmd_plot)
+
+    p_list = sub.add_parser("list", help="list environments, agents, regularizers, configs",
+                            description="List what a config can name.")
     p_list.set_defaults(func=_cmd_list)
 
     p_study = sub.add_parser("study", help="run an auxiliary optimizer study")
@@ -74,11 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rlhf-gbpm``."""
+    """Entry point of ``rlhf-gbpm``.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status.
+    """
+    from rlhf_gbpm.errors import ConfigError, ResultsCorruptedError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ResultsCorruptedError, FileExistsError, FileNotFoundError) as err:
+        print(f"rlhf-gbpm {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
