@@ -171,9 +171,20 @@ class MLEEstimator:
             x, r, n = self.stats.data()
         else:
             (x, r), n = self.raw.data(), None
-        self.result = fit_mle(x, r, S=self.S, link=self.link, weights=n, warm_start=self.theta,
-                              tol=self.tol, max_iter=self.max_iter)
-        self.theta = np.asarray(self.result.theta, dtype=float)
+        kw = {"S": self.S, "link": self.link, "tol": self.tol, "max_iter": self.max_iter}
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.result = fit_mle(x, r, weights=n, warm_start=self.theta, **kw)
+        theta = np.array(self.result.theta, dtype=float)
+        bad = ~np.all(np.isfinite(theta), axis=-1)
+        if np.any(bad):
+            # guard: a warm start on the ball's boundary with a rank-deficient Hessian can
+            # break the Newton step; refit those runs from zero, else keep the old estimate
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                cold = fit_mle(x[bad], r[bad], weights=None if n is None else n[bad], **kw)
+            fix = np.array(cold.theta, dtype=float)
+            ok = np.all(np.isfinite(fix), axis=-1)
+            theta[bad] = np.where(ok[:, None], fix, self.theta[bad])
+        self.theta = theta
         return self.theta
 
 

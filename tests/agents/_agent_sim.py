@@ -42,11 +42,18 @@ class Sim:
         return obs
 
     def payoff(self, obs):
-        """True payoffs at the observed contexts, shape (B, K, K)."""
+        """True payoffs at the observed contexts, shape (B, K, K) (cached for finite ones)."""
         from rlhf_gbpm.preference import payoff_matrix
 
-        return np.stack([payoff_matrix(obs["features"][b], inst.theta, inst.link)
-                         for b, inst in enumerate(self.instances)])
+        key = None if self.continuous else tuple(np.asarray(obs["context"]).tolist())
+        cache = self.__dict__.setdefault("_payoffs", {})
+        if key is None or key not in cache:
+            value = np.stack([payoff_matrix(obs["features"][b], inst.theta, inst.link)
+                              for b, inst in enumerate(self.instances)])
+            if key is None:
+                return value
+            cache[key] = value
+        return cache[key]
 
     def reward(self, obs, pair, t):
         """Preference bits 1[u < mu(phi1^T Theta phi2)], shape (B,)."""
@@ -96,6 +103,7 @@ def run(agent, sim, T, *, batched=True, seeds=None, regularizer=None, eta=None,
     pmax = np.zeros((B, T, K)) if record else None
     pmin = np.zeros((B, T, K)) if record else None
     mbr = np.zeros((B, T)) if regularizer is not None else None
+    prev = None
     for t in range(T):
         obs = sim.observe(t)
         pair = np.zeros((B, 2), dtype=np.int64)
@@ -121,5 +129,9 @@ def run(agent, sim, T, *, batched=True, seeds=None, regularizer=None, eta=None,
         if record:
             pmax[:, t], pmin[:, t] = p1, p2
         if regularizer is not None:
-            mbr[:, t] = dual_gap(p1, sim.payoff(obs), regularizer, eta)
+            a_true = sim.payoff(obs)
+            same = (t > 0 and prev is not None and np.array_equal(p1, prev[0])
+                    and a_true is prev[1])
+            mbr[:, t] = mbr[:, t - 1] if same else dual_gap(p1, a_true, regularizer, eta)
+            prev = (p1, a_true)
     return {"pairs": pairs, "max": pmax, "min": pmin, "mbr": mbr, "agents": agents}

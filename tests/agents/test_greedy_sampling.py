@@ -1,0 +1,173 @@
+"""Tests for rlhf_gbpm.agents.greedy_sampling (and its estimator plumbing)."""
+
+import numpy as np
+import pytest
+from _agent_sim import Sim, run
+from rlhf_gbpm.agents import GreedySampling
+
+from rlhf_gbpm.equilibrium import dual_gap, solve_sne
+from rlhf_gbpm.estimation import OnlineNewtonStep, mle_cvxpy
+from rlhf_gbpm.instances import random_instance
+from rlhf_gbpm.preference import payoff_matrix
+from rlhf_gbpm.skew import pair_features, skew_to_vec
+
+
+def _authors_instances(seeds, **kw):
+    """The authors' setting: d = 5, K = 20, r = 1, S = 5, logistic (spec 6.2)."""
+    return [random_instance(d=5, K=20, rank=1, S=5.0, seed=s, **kw) for s in seeds]
+
+
+def _raw_data(sim, out, T):
+    """Skew features and outcomes of every round, rebuilt from the recorded pairs."""
+    xs, rs = [], []
+    for t in range(T):
+        obs = sim.observe(t)
+        f = obs["features"]
+        rows = np.arange(sim.B)
+        pair = out["pairs"][:, t]
+        xs.append(pair_features(f[rows, pair[:, 0]], f[rows, pair[:, 1]]))
+        rs.append(sim.reward(obs, pair, t))
+    return np.stack(xs, axis=1), np.stack(rs, axis=1)
+
+
+def _r2(curves, f):
+    """R^2 of least-squares fits y ~ a f(t) + b on t >= 10, one per curve (spec 6.2)."""
+    t = np.arange(1, curves.shape[1] + 1)
+    m = t >= 10
+    X = np.stack([f(t[m]), np.ones(m.sum())], axis=1)
+    out = []
+    for y in curves[:, m]:
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        res = y - X @ coef
+        out.append(1.0 - res @ res / np.sum((y - y.mean()) ** 2))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("contexts", [None, 3, "continuous"])
+def test_batched_run_equals_single_runs(contexts):
+    seeds = [4, 9]
+    insts = [random_instance(d=4, K=6, rank=1, S=3.0, contexts=contexts, seed=s)
+             for s in seeds]
+    agent = GreedySampling(regularizer="kl", eta=np.array([0.5, 20.0]), estimator="mle")
+    T = 25
+    a = run(agent, Sim(insts, [7, 8]), T, seeds=seeds, record=True)
+    b = run(agent, Sim(insts, [7, 8]), T, seeds=seeds, record=True, batched=False)
+    np.testing.assert_array_equal(a["pairs"], b["pairs"])
+    np.testing.assert_allclose(a["max"], b["max"], atol=1e-9)
+    np.testing.assert_allclose(a["min"], b["min"], atol=1e-12)
+
+
+def test_greedy_policy_is_the_sne_of_the_estimate_and_min_player_explores():
+    insts = _authors_instances([1, 2])
+    sim = Sim(insts, [3, 4])
+    rho = np.linspace(1.0, 2.0, 20)
+    rho /= rho.sum()
+    agent = GreedySampling(regularizer="l2", eta=3.0, exploration=rho)
+    out = run(agent, sim, 30, record=True)
+    np.testing.assert_allclose(out["max"][:, 0], np.broadcast_to(rho, (2, 20)))  # pi_1 = rho
+    np.testing.assert_allclose(out["min"], np.broadcast_to(rho, (2, 30, 20)))
+    # the last declared max policy was the SNE of the estimate fitted on rounds 1..29
+    feats = np.stack([i.feature_map.arms for i in insts])
+    ag = out["agents"][0]
+    agent2 = GreedySampling(regularizer="l2", eta=3.0, exploration=rho)
+    out2 = run(agent2, Sim(insts, [3, 4]), 29)
+    A_hat = payoff_matrix(feats, out2["agents"][0].theta_, "logistic")
+    want = solve_sne(A_hat, "l2", 3.0).policy
+    np.testing.assert_allclose(out["max"][:, -1], want, atol=1e-7)
+    assert np.all(dual_gap(out["max"][:, -1], A_hat, "l2", 3.0) < 1e-8)
+    assert ag.version_ == 30
+
+
+def test_mle_estimate_matches_cvxpy_on_all_raw_data():
+    """Per-pair sufficient statistics give the exact MLE over every comparison."""
+    insts = [random_instance(d=4, K=8, rank=1, S=4.0, contexts=2, seed=s) for s in (5, 6)]
+    sim = Sim(insts, [1, 2])
+    T = 60
+    out = run(GreedySampling(eta=1.0, S=4.0, mle_tol=1e-10), sim, T)
+    x, r = _raw_data(Sim(insts, [1, 2]), out, T)
+    ref = mle_cvxpy(x, r, S=4.0)
+    np.testing.assert_allclose(skew_to_vec(out["agents"][0].theta_), ref.theta, atol=1e-5)
+
+
+def test_ons_estimator_is_the_one_pass_ons_on_the_played_pairs():
+    insts = _authors_instances([7])
+    T = 40
+    out = run(GreedySampling(eta=1.0, estimator="ons", ons_a0=2.0, ons_step=0.5), Sim(insts, [2]),
+              T)
+    x, r = _raw_data(Sim(insts, [2]), out, T)
+    ons = OnlineNewtonStep(10, S=5.0, a0=2.0, step_size=0.5)
+    for t in range(T):
+        ons.update(x[:, t], r[:, t])
+    np.testing.assert_allclose(skew_to_vec(out["agents"][0].theta_), ons.theta_, atol=1e-12)
+
+
+def test_sign_convention_estimate_approaches_theta_star_not_its_negative():
+    insts = _authors_instances([11])
+    out = run(GreedySampling(eta=1.0, refresh=5), Sim(insts, [5]), 400)
+    est = out["agents"][0].theta_[0]
+    err = np.linalg.norm(est - insts[0].theta)
+    assert err < 0.5 * np.linalg.norm(insts[0].theta)
+    assert err < np.linalg.norm(est + insts[0].theta)
+
+
+def test_refresh_period_holds_the_policy_between_refits():
+    insts = _authors_instances([3])
+    out = run(GreedySampling(eta=5.0, refresh=3, estimator="ons"), Sim(insts, [1]), 12,
+              record=True)
+    pm = out["max"][0]
+    for t in range(1, 12):
+        changed = not np.array_equal(pm[t], pm[t - 1])
+        assert changed == (t % 3 == 0)
+
+
+def test_small_eta_log_regime_and_regret_linear_in_eta():
+    """Authors' setting, eta in {0.01, 0.04}: log t fits better than sqrt t, regret ~ eta.
+
+    A cheap version of spec 6.2 (T = 2000 instead of 10^4, 6 seeds, ONS, refresh 2).
+    """
+    seeds = list(range(6))
+    insts = _authors_instances(seeds) * 2
+    eta = np.repeat([0.01, 0.04], 6)
+    agent = GreedySampling(eta=eta, estimator="ons", refresh=2)
+    out = run(agent, Sim(insts, seeds * 2), 2000, seeds=seeds * 2, regularizer="shannon",
+              eta=eta)
+    cum = np.cumsum(out["mbr"], axis=1)
+    r2_log, r2_sqrt = _r2(cum[:6], np.log), _r2(cum[:6], np.sqrt)
+    assert r2_log.mean() > r2_sqrt.mean()
+    ratio = cum[6:, -1] / cum[:6, -1]
+    np.testing.assert_allclose(ratio, 4.0, rtol=0.15)
+
+
+def test_large_eta_sqrt_regime():
+    """Authors' setting, eta = 1000: sqrt t fits better than log t (spec 6.2, cheap)."""
+    seeds = list(range(6))
+    agent = GreedySampling(eta=1000.0, estimator="ons", refresh=2)
+    out = run(agent, Sim(_authors_instances(seeds), seeds), 2000, seeds=seeds,
+              regularizer="shannon", eta=1000.0)
+    cum = np.cumsum(out["mbr"], axis=1)
+    assert _r2(cum, np.sqrt).mean() > _r2(cum, np.log).mean()
+    assert np.mean(cum[:, -1] / cum[:, 999]) > 1.2  # sqrt: 1.41, log: about 1.1
+
+
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    ({"estimator": "sgd"}, ValueError, r"estimator == 'sgd', must be one of \('mle', 'ons'\)"),
+    ({"refresh": 0}, ValueError, "refresh == 0, must be >= 1."),
+    ({"refresh": 1.5}, TypeError, "refresh must be an instance of Integral"),
+    ({"S": 0.0}, ValueError, "S == 0.0, must be > 0"),
+    ({"mle_tol": -1.0}, ValueError, "mle_tol == -1.0, must be > 0"),
+    ({"mle_max_iter": 0}, ValueError, "mle_max_iter == 0, must be >= 1."),
+    ({"ons_a0": 0.0}, ValueError, "ons_a0 == 0.0, must be > 0"),
+    ({"ons_step": -2.0}, ValueError, "ons_step == -2.0, must be > 0"),
+    ({"exploration": "e_optimal"}, ValueError, "exploration == 'e_optimal'"),
+    ({"exploration": [0.7, 0.7]}, ValueError, "exploration must lie on the probability simplex"),
+    ({"link": "linear", "S": 5.0}, ValueError, "S == 5.0 with the linear link"),
+])
+def test_bad_hyperparameters(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        GreedySampling(**kwargs)
+
+
+def test_exploration_of_wrong_size_is_caught_at_first_act():
+    agent = GreedySampling(exploration=[0.5, 0.5]).reset(seed=0)
+    with pytest.raises(ValueError, match=r"exploration must have shape \(3,\)"):
+        agent.act({"features": np.eye(3), "context": 0})
