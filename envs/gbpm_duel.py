@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.errors import GBPMWarning
 from rlhf_gbpm.instances import GBPMInstance, random_instance
 from rlhf_gbpm.links import NORMS, Link, get_link
 from rlhf_gbpm.protocol import DuelAction
@@ -351,8 +353,9 @@ class GBPMDuelVectorEnv(VectorEnv):
 
     Args:
         num_envs: B >= 1.
-        max_episode_steps: Truncation length set by `gym.make_vec`; the effective horizon
-            is `min(horizon, max_episode_steps)`.
+        max_episode_steps: Truncation length set by `gym.make_vec` (the registered 10 000
+            unless given); the effective horizon is `min(horizon, max_episode_steps)`, with a
+            GBPMWarning when it cuts `horizon` short.
         share_instance: One instance for every run.
         instances: Optional fixed instances: one for every run or a sequence of B.
         **kwargs: The arguments of :class:`GBPMDuelEnv` (d, K, rank, S, link, contexts,
@@ -373,7 +376,11 @@ class GBPMDuelVectorEnv(VectorEnv):
         horizon = self._config.horizon
         if max_episode_steps is not None:
             check_scalar(max_episode_steps, "max_episode_steps", numbers.Integral, min_val=1)
-            horizon = min(horizon, int(max_episode_steps))
+            if max_episode_steps < horizon:
+                warnings.warn(f"max_episode_steps == {max_episode_steps} truncates episodes "
+                              f"before horizon == {horizon}; pass max_episode_steps={horizon} "
+                              "to gym.make_vec for full episodes.", GBPMWarning, stacklevel=2)
+                horizon = int(max_episode_steps)
         self.horizon = horizon
         self.num_envs = int(num_envs)
         self.share_instance = bool(share_instance)
