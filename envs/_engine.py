@@ -146,11 +146,15 @@ class StackedInstances:
         rows = np.arange(self.num_runs) if rows is None else rows
         if self.continuous:
             x = np.asarray(context, dtype=float)
-            extra = x.ndim - 2
-            mixing = self.mixing[rows].reshape(
-                (len(rows),) + (1,) * extra + self.mixing.shape[1:])
-            base = self.base[rows].reshape((len(rows),) + (1,) * extra + self.base.shape[1:])
-            v = base + np.einsum("...kdm,...m->...kd", mixing, x)
+            n, (k, d, m) = len(rows), self.mixing.shape[1:]
+            if x.ndim == 2:  # one context per run (the env's step): a batched matmul
+                mixed = self.mixing[rows].reshape(n, k * d, m) @ x[:, :, None]
+                v = self.base[rows] + mixed.reshape(n, k, d)
+            else:
+                extra = x.ndim - 2
+                mixing = self.mixing[rows].reshape((n,) + (1,) * extra + (k, d, m))
+                base = self.base[rows].reshape((n,) + (1,) * extra + (k, d))
+                v = base + np.einsum("...kdm,...m->...kd", mixing, x)
             v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
             return np.clip(v, -1.0, 1.0)
         c = np.asarray(context, dtype=np.intp)

@@ -6,6 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import data_equivalence
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
+from rlhf_gbpm.errors import GBPMWarning
 from rlhf_gbpm.instances import random_instance
 from rlhf_gbpm.preference import payoff_matrix
 from rlhf_gbpm.protocol import DuelAction
@@ -196,7 +197,8 @@ def test_truncation_at_horizon_and_never_termination():
     env.reset(seed=0)
     flags = [env.step(np.array([0, 1]))[2:4] for _ in range(3)]
     assert flags == [(False, False), (False, False), (False, True)]
-    venv = GBPMDuelVectorEnv(num_envs=2, K=3, d=2, horizon=50, max_episode_steps=2)
+    with pytest.warns(GBPMWarning, match="max_episode_steps == 2 truncates episodes"):
+        venv = GBPMDuelVectorEnv(num_envs=2, K=3, d=2, horizon=50, max_episode_steps=2)
     venv.reset(seed=0)
     assert not venv.step(np.zeros((2, 2), int))[3].any()
     assert venv.step(np.zeros((2, 2), int))[3].all()

@@ -1,0 +1,78 @@
+"""Steps per second: the native GBPMDuelVectorEnv against B plain envs stepped in a loop.
+
+Usage:
+    python benchmarks/bench_vector_env.py [--num-envs 1000] [--steps 200] [--contexts 4]
+
+Both sides play the same random pairs on the same B instances and seeds (their outputs
+are identical, see tests/envs/test_gbpm_duel.py); the reference is the straightforward
+implementation: a Python list of B ``GBPMDuelEnv`` and one ``step`` per env per round.
+Throughput is counted in env-steps (rounds x runs) per second; the best of ``--repeats``
+timings is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
+
+
+def _contexts(value: str):
+    if value in ("none", "None"):
+        return None
+    return value if value == "continuous" else int(value)
+
+
+def bench_vector(num_envs, steps, actions, kwargs, repeats):
+    venv = GBPMDuelVectorEnv(num_envs=num_envs, **kwargs)
+    best = np.inf
+    for _ in range(repeats):
+        venv.reset(seed=0)
+        start = time.perf_counter()
+        for t in range(steps):
+            venv.step(actions[t])
+        best = min(best, time.perf_counter() - start)
+    return num_envs * steps / best
+
+
+def bench_loop(num_envs, steps, actions, kwargs, repeats):
+    envs = [GBPMDuelEnv(**kwargs) for _ in range(num_envs)]
+    best = np.inf
+    for _ in range(repeats):
+        for i, env in enumerate(envs):
+            env.reset(seed=i)
+        start = time.perf_counter()
+        for t in range(steps):
+            acts = actions[t]
+            for i, env in enumerate(envs):
+                env.step(acts[i])
+        best = min(best, time.perf_counter() - start)
+    return num_envs * steps / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-envs", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=200, help="rounds for the vector env")
+    parser.add_argument("--loop-steps", type=int, default=20, help="rounds for the loop")
+    parser.add_argument("--contexts", type=_contexts, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    kwargs = dict(d=5, K=20, rank=1, S=5.0, contexts=args.contexts, horizon=100_000)
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 20, size=(max(args.steps, args.loop_steps), args.num_envs, 2))
+    vec = bench_vector(args.num_envs, args.steps, actions, kwargs, args.repeats)
+    loop = bench_loop(args.num_envs, args.loop_steps, actions, kwargs, args.repeats)
+    print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
+    print(f"B = {args.num_envs}, d = 5, K = 20, contexts = {args.contexts}")
+    print(f"{'implementation':<34}{'env-steps/s':>14}")
+    print(f"{'GBPMDuelVectorEnv (native)':<34}{vec:>14,.0f}")
+    print(f"{'B plain GBPMDuelEnv in a loop':<34}{loop:>14,.0f}")
+    print(f"ratio (vector / loop): {vec / loop:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
