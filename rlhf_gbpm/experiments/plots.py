@@ -171,11 +171,14 @@ def plot_fit_r2(table: pd.DataFrame, *, min_t: int = 10):
             grp = sub[sub["method"] == method]
             if not len(grp):
                 continue
-            for col, style, label in (("log_r2", "-o", "log t"), ("sqrt_r2", "--s", "sqrt t")):
+            for k, (col, style, label) in enumerate((("log_r2", "-o", "log t"),
+                                                     ("sqrt_r2", "--s", "sqrt t"))):
                 stats = grp.groupby("eta", sort=True)[col].agg(["mean", "std"])
-                ax.errorbar(stats.index.to_numpy(dtype=float), stats["mean"],
+                color = colors[method] if len(methods) > 1 else f"C{k}"
+                ax.errorbar(stats.index.to_numpy(dtype=float),
+                            stats["mean"].to_numpy(dtype=float),
                             yerr=np.nan_to_num(stats["std"].to_numpy()), fmt=style, ms=4,
-                            capsize=3, color=colors[method],
+                            capsize=3, color=color,
                             label=f"{method}: R² {label}" if len(methods) > 1 else
                             f"R² of {label} fit")
         ax.set_xscale("log")

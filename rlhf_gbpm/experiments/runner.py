@@ -10,17 +10,21 @@ by ``--resume``), so a sweep gives the same table on every backend and any numbe
 
 Contract with environments and agents (see ``docs/experiments.md``):
 
-* a registered ``rlhf_gbpm/...`` id is built as ``GBPMDuelVectorEnv``-style vector env with
-  one instance per run and wrapped in the vector regret monitor at the runs' etas;
+* a registered ``rlhf_gbpm/...`` id is built with ``gymnasium.make_vec`` (its native vector
+  env, one instance per run) and wrapped in ``rlhf_gbpm.envs.VectorRegretMonitor`` at the
+  runs' etas;
 * a user env ``"module:factory"`` is called as ``factory(num_envs=B, horizon=T,
   regularizer=psi, eta=etas (B,), **params)`` and must return a vector env whose ``step``
-  accepts a :class:`~rlhf_gbpm.protocol.DuelAction` and whose ``info`` holds per-run arrays
-  ``"mbr_regret"`` and ``"abr_regret"`` (shape (B,)); an attribute ``theta_star`` (B, d, d)
-  enables the estimation-error column;
+  accepts a :class:`~rlhf_gbpm.protocol.DuelAction` and whose ``info`` holds the round's
+  per-run dual gaps ``"dgap_max"`` and ``"dgap_min"`` (shape (B,)), as the regret monitor
+  does (wrap a duel vector env in ``VectorRegretMonitor``); ``theta_star`` (B, d, d) or
+  ``oracle.theta`` enables the estimation-error column;
 * an agent class is built as ``Agent(regularizer=psi, eta=etas, **kwargs)`` (plus
   ``horizon=T`` when its constructor takes one), then ``reset(seed=seeds)``,
   ``act(obs) -> DuelAction``, ``update(obs, action, reward)``; an attribute ``theta_``
-  (B, d, d) or (B, D) gives the estimate, ``ne_residual_`` (B,) the NE residual.
+  (B, d, d) or (B, D) gives the estimate (estimation error ||Theta_hat - Theta_star||_F after
+  the round's update) and the NE residual (the dual gap of the played max policy in the game
+  of the agent's estimate at act time), unless the agent provides ``ne_residual_`` (B,).
 """
 
 from __future__ import annotations
@@ -222,9 +226,8 @@ class _EnvSession:
             factory = _import(chunk.env_id)
             self.env = factory(num_envs=B, horizon=chunk.horizon, regularizer=regularizer,
                                eta=etas, **chunk.env_params)
-            self.monitor = None
         else:
-            self.env, self.monitor = _make_builtin_env(chunk, regularizer, etas)
+            self.env = _make_builtin_env(chunk, regularizer, etas)
 
     def reset(self, seeds: list[int]):
         obs, _ = self.env.reset(seed=seeds)
@@ -232,11 +235,8 @@ class _EnvSession:
 
     def step(self, action):
         obs, reward, _terminated, _truncated, info = self.env.step(action)
-        if self.monitor is None:
-            mbr = np.asarray(info["mbr_regret"], dtype=float)
-            abr = np.asarray(info["abr_regret"], dtype=float)
-        else:
-            mbr, abr = _monitor_round(self.monitor, info)
+        mbr = np.asarray(info["dgap_max"], dtype=float)
+        abr = mbr + np.asarray(info["dgap_min"], dtype=float)
         return obs, reward, mbr, abr
 
     def theta_star(self) -> np.ndarray | None:
@@ -270,16 +270,7 @@ def _make_builtin_env(chunk: Chunk, regularizer, etas: np.ndarray):
     params.setdefault("horizon", chunk.horizon)
     env = gym.make_vec(chunk.env_id, num_envs=chunk.num_runs,
                        vectorization_mode="vector_entry_point", **params)
-    monitor_cls = envs.VectorRegretMonitor
-    monitor = monitor_cls(env, regularizer, etas)
-    return monitor, monitor
-
-
-def _monitor_round(monitor, info) -> tuple[np.ndarray, np.ndarray]:
-    """This round's per-run MBR and ABR regret from the vector regret monitor."""
-    mbr = np.asarray(monitor.mbr_last, dtype=float)
-    abr = np.asarray(monitor.abr_last, dtype=float)
-    return mbr, abr
+    return envs.VectorRegretMonitor(env, regularizer, etas)
 
 
 def _estimation_error(agent, theta_star: np.ndarray | None) -> np.ndarray | None:
@@ -299,9 +290,31 @@ def _estimation_error(agent, theta_star: np.ndarray | None) -> np.ndarray | None
     return np.linalg.norm(est - star, axis=(-2, -1))
 
 
-def _ne_residual(agent) -> np.ndarray | None:
+def _ne_residual(agent, obs, action, regularizer, etas: np.ndarray) -> np.ndarray | None:
+    """How far the played max-player policy is from the SNE of the agent's own estimate.
+
+    ``agent.ne_residual_`` (B,) when the agent provides it; otherwise the dual gap
+    DGap_eta(pi1_t) in the game of the agent's current estimate ``theta_`` at this round's
+    features (0 exactly when the agent plays that game's SNE). None without an estimate.
+    """
     value = getattr(agent, "ne_residual_", None)
-    return None if value is None else np.asarray(value, dtype=float)
+    if value is not None:
+        return np.asarray(value, dtype=float)
+    theta = getattr(agent, "theta_", None)
+    policy = np.asarray(action.max_policy, dtype=float)
+    feats = np.asarray(obs["features"], dtype=float)
+    if theta is None or policy.ndim != 2 or feats.ndim != 3:
+        return None
+    from rlhf_gbpm.equilibrium import dual_gap
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    theta = np.asarray(theta, dtype=float)
+    if theta.ndim == 2:
+        theta = vec_to_skew(theta, feats.shape[-1])
+    link = getattr(agent, "_link", None) or getattr(agent, "link", None) or "logistic"
+    payoff = payoff_matrix(feats, theta, link, validate=False)
+    return np.asarray(dual_gap(policy, payoff, regularizer, etas), dtype=float)
 
 
 # --------------------------------------------------------------------------- one chunk
@@ -338,10 +351,15 @@ def execute_chunk(chunk: Chunk) -> pd.DataFrame:
         for t in range(1, chunk.horizon + 1):
             action = agent.act(obs)
             next_obs, reward, mbr, abr = session.step(action)
+            record = t == ckpts[j]
+            if record:
+                res = _ne_residual(agent, obs, action, regularizer, etas)
+                if res is not None:
+                    rec["ne_residual"][j] = res
             agent.update(obs, action, reward)
             cum_mbr += mbr
             cum_abr += abr
-            if t == ckpts[j]:
+            if record:
                 rec["mbr_regret"][j] = mbr
                 rec["abr_regret"][j] = abr
                 rec["cum_mbr_regret"][j] = cum_mbr
@@ -349,9 +367,6 @@ def execute_chunk(chunk: Chunk) -> pd.DataFrame:
                 err = _estimation_error(agent, theta_star)
                 if err is not None:
                     rec["estimation_error"][j] = err
-                res = _ne_residual(agent)
-                if res is not None:
-                    rec["ne_residual"][j] = res
                 j += 1
             obs = next_obs
     finally:

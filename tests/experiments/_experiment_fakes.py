@@ -65,11 +65,11 @@ class FakeDuelVectorEnv:
         prob = 0.5 + self.payoff[rows, a1, a2]
         reward = (counter_uniform(self.keys, self.t, 1) < prob).astype(float)
         gap = lambda p: np.max(np.einsum("bkl,bl->bk", self.payoff, p), axis=1)  # noqa: E731
-        mbr = gap(action.max_policy) + 0.01 * self.scale / self.eta
-        abr = mbr + gap(action.min_policy)
+        g1 = gap(action.max_policy) + 0.01 * self.scale / self.eta
+        g2 = gap(action.min_policy)
         self.t += 1
         trunc = np.full(self.num_envs, self.t >= self.horizon)
-        info = {"mbr_regret": mbr, "abr_regret": abr}
+        info = {"dgap_max": g1, "dgap_min": g2}
         return self._obs(), reward, np.zeros(self.num_envs, bool), trunc, info
 
     def close(self):

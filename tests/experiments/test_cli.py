@@ -1,0 +1,175 @@
+"""Subprocess smoke tests of the rlhf-gbpm CLI, and kill-and-resume of a sweep."""
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _experiment_fakes import FAKE_CONFIG
+
+from rlhf_gbpm.experiments.cli import build_parser, main
+from rlhf_gbpm.experiments.config import load_config
+from rlhf_gbpm.experiments.runner import run_sweep
+from rlhf_gbpm.experiments.store import load_results
+
+FAKES_DIR = str(Path(__file__).resolve().parent)
+
+TINY = """
+name = "tiny"
+horizon = 60
+eta = [0.01, 1000.0]
+seeds = [0, 1]
+checkpoints = { every = 10 }
+
+[env]
+id = "rlhf_gbpm/GBPMDuel-v0"
+params = { rank = 1 }
+
+[[sizes]]
+d = 4
+K = 6
+S = 3.0
+
+[[agents]]
+name = "greedy_sampling"
+label = "GS"
+kwargs = { estimator = "ons", refresh = 2, S = "${S}" }
+
+[[agents]]
+name = "uniform"
+"""
+
+
+def _toml(data: dict) -> str:
+    """A tiny TOML writer for the fake config (tables of scalars and lists)."""
+    def value(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, (dict, list))
+             or (isinstance(v, list) and not (v and isinstance(v[0], dict)))]
+    for key in ("env", "checkpoints", "backend"):
+        if key in data:
+            lines.append(f"{key} = {value(data[key])}")
+    for key in ("sizes", "agents", "regularizers"):
+        for item in data.get(key, []):
+            lines.append(f"[[{key}]]")
+            lines += [f"{k} = {value(v)}" for k, v in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _cli(*args, timeout=240, **kwargs):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([FAKES_DIR, env.get("PYTHONPATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run([sys.executable, "-m", "rlhf_gbpm.experiments.cli", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
+
+
+def test_toml_writer_round_trips():
+    assert load_config(tomllib.loads(_toml(FAKE_CONFIG))) == load_config(FAKE_CONFIG)
+
+
+def test_run_and_plot_smoke(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    out = tmp_path / "res"
+    proc = _cli("run", str(config), "--out", str(out), "--backend", "inprocess",
+                "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "| GS | kl |" in proc.stdout and "| uniform | kl |" in proc.stdout
+    table = load_results(out)
+    assert len(table) == 2 * 2 * 2 * 6 and set(table["agent"]) == {"GS", "uniform"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished_at"] and manifest["seeds"] == [0, 1]
+    assert manifest["config"]["agents"][0]["kwargs"]["S"] == "${S}"
+    for name in ("regret_curves", "final_regret_vs_eta", "fit_r2_vs_eta", "estimation_error"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+    # plot re-renders the report from the stored table, elsewhere
+    proc = _cli("plot", str(out), "--out", str(tmp_path / "again"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "again" / "figures" / "fit_r2_vs_eta.pdf").is_file()
+    assert (tmp_path / "again" / "summary.md").read_text() == (out / "summary.md").read_text()
+
+
+def test_list_smoke():
+    proc = _cli("list")
+    assert proc.returncode == 0, proc.stderr
+    for word in ("rlhf_gbpm/GBPMDuel-v0", "greedy_sampling", "kl", "authors_gs", "default",
+                 "etc_vs_gs", "sam_diagonal"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "plot", "list", "study"])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: rlhf-gbpm {command}" in capsys.readouterr().out
+
+
+def test_study_keeps_its_options():
+    args = build_parser().parse_args(["study", "sam_diagonal", "--config", "x.toml", "--out",
+                                      "o"])
+    assert (args.name, str(args.config), str(args.out)) == ("sam_diagonal", "x.toml", "o")
+    assert build_parser().parse_args(["study", "--list"]).list
+
+
+def test_bad_config_fails_before_work_with_the_key(tmp_path, capsys):
+    data = copy.deepcopy(FAKE_CONFIG)
+    data["agents"][1]["eta"] = [-1.0]
+    path = tmp_path / "bad.toml"
+    path.write_text(_toml(data))
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "agents[1].eta[0]: must be > 0, got -1.0." in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def _finished_parts(out: Path) -> int:
+    index = out / "index.jsonl"
+    return index.read_bytes().count(b"\n") if index.exists() else 0
+
+
+def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
+    """SIGKILL a sweep twice at different moments; resuming ends with the same table."""
+    reference = run_sweep(load_config(FAKE_CONFIG), tmp_path / "ref", progress=False).table
+    slow = copy.deepcopy(FAKE_CONFIG)
+    for agent in slow["agents"]:
+        agent.setdefault("kwargs", {})["delay"] = 0.01  # ~0.4 s per chunk
+    slow["backend"] = {"chunk_size": 1, "name": "inprocess"}  # 18 chunks
+    config = tmp_path / "slow.toml"
+    config.write_text(_toml(slow))
+    out = tmp_path / "res"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAKES_DIR,
+                                                       os.environ.get("PYTHONPATH", "")]))
+    for i, kill_after in enumerate((2, 7)):
+        args = ["run", str(config), "--out", str(out), "--no-plots", "--no-progress"]
+        if i:
+            args.append("--resume")
+        proc = subprocess.Popen([sys.executable, "-m", "rlhf_gbpm.experiments.cli", *args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while _finished_parts(out) < kill_after and proc.poll() is None:
+            assert time.monotonic() < deadline, "sweep made no progress"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+        assert kill_after <= _finished_parts(out) < 18
+    done_before = _finished_parts(out)
+    proc = _cli("run", "--out", str(out), "--resume", "--no-plots", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped {done_before} finished" in proc.stdout
+    pd.testing.assert_frame_equal(load_results(out), reference, check_exact=True)
