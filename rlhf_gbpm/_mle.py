@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _SECULAR_ITERS = 60
+_RIDGE = 1e-12
 # tight interior-point tolerances for reference solves
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                    "tol_ktratio": 1e-10, "max_iter": 500}
@@ -104,6 +105,21 @@ def _project_ball(theta: np.ndarray, radius) -> np.ndarray:
     return theta * scale
 
 
+def _mv(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Batched x @ theta: (b, N, D), (b, D) -> (b, N), through BLAS."""
+    return np.matmul(x, theta[:, :, None])[:, :, 0]
+
+
+def _rmv(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched x^T v: (b, N, D), (b, N) -> (b, D), through BLAS."""
+    return np.matmul(v[:, None, :], x)[:, 0, :]
+
+
+def _take(arr: np.ndarray, idx: np.ndarray, full: bool) -> np.ndarray:
+    """arr[idx] without a copy when idx covers the whole batch."""
+    return arr if full else arr[idx]
+
+
 def _loss(link: Link, z: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Sum of w [m(z) - r z] over the last axis."""
     return np.sum(w * (link.log_partition(z) - r * z), axis=-1)
@@ -111,6 +127,9 @@ def _loss(link: Link, z: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray
 
 def _ball_newton_point(hess, c, radius):
     """Minimize 1/2 t^T H t + c^T t over ||t|| <= radius, batched.
+
+    Fast path: a linear solve (H + tiny ridge) t = -c, kept where it lands inside the ball.
+    Elsewhere the exact trust-region solution from an eigendecomposition.
 
     Args:
         hess: PSD matrices, shape (b, D, D).
@@ -120,9 +139,27 @@ def _ball_newton_point(hess, c, radius):
     Returns:
         Minimizers, shape (b, D).
     """
+    dim = hess.shape[-1]
+    ridge = _RIDGE * np.maximum(np.trace(hess, axis1=1, axis2=2) / dim, 1e-300)
+    try:
+        t_fast = -np.linalg.solve(hess + ridge[:, None, None] * np.eye(dim), c[:, :, None])[..., 0]
+    except np.linalg.LinAlgError:
+        t_fast = np.full(c.shape, np.inf)
+    inside = np.all(np.isfinite(t_fast), axis=-1) & (
+        np.linalg.norm(t_fast, axis=-1) <= radius * (1.0 - 1e-12))
+    if np.all(inside):
+        return t_fast
+    out = t_fast
+    slow = ~inside
+    out[slow] = _ball_newton_point_eigh(hess[slow], c[slow], radius[slow])
+    return out
+
+
+def _ball_newton_point_eigh(hess, c, radius):
+    """Exact trust-region solution through eigh and the secular equation (see above)."""
     lam, q = np.linalg.eigh(hess)
     lam = np.maximum(lam, 0.0)
-    ct = np.einsum("bji,bj->bi", q, c)
+    ct = np.matmul(c[:, None, :], q)[:, 0, :]
     big = lam[:, -1:]
     null = lam <= 1e-12 * np.maximum(big, 1e-300)
     # the gradient lies in the span of the data, hence of the Hessian's range; components on
@@ -153,7 +190,7 @@ def _ball_newton_point(hess, c, radius):
         th = -ch / (lh + nu[:, None])
         out = out.copy()
         out[hit] = _project_ball(th, rh[:, None])
-    return np.einsum("bij,bj->bi", q, out)
+    return np.matmul(q, out[:, :, None])[:, :, 0]
 
 
 def _kkt_residual(theta, grad_mean, radius):
@@ -221,11 +258,12 @@ def fit_mle(
     res = np.zeros(nb)
     active = np.arange(nb)
     for it in range(max_iter + 1):
-        xa, ra, wa, ta = x[active], r[active], w[active], theta[active]
-        z = np.einsum("bnd,bd->bn", xa, ta)
-        mu = link.mu(z)
+        full = active.size == nb
+        xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
+        ta = theta[active]
+        z = _mv(xa, ta)
         fa = _loss(link, z, ra, wa)
-        ga = np.einsum("bnd,bn->bd", xa, wa * (mu - ra))
+        ga = _rmv(xa, wa * (link.mu(z) - ra))
         resa = _kkt_residual(ta, ga / total[active, None], radius[active])
         fun[active], res[active] = fa, resa
         bad = ~(np.isfinite(fa) & np.isfinite(resa))
@@ -235,15 +273,16 @@ def fit_mle(
         keep = ~done
         if it == max_iter or not np.any(keep):
             break
-        active = active[keep]
-        xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
-        ga, fa, z = ga[keep], fa[keep], z[keep]
+        if not np.all(keep):
+            active = active[keep]
+            xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
+            ga, fa, z = ga[keep], fa[keep], z[keep]
         curv = wa * link.mu_dot(z)
-        hess = np.einsum("bnd,bn,bne->bde", xa, curv, xa)
-        c = ga - np.einsum("bde,be->bd", hess, ta)
+        hess = np.matmul(np.swapaxes(xa, 1, 2) * curv[:, None, :], xa)
+        c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
         target = _ball_newton_point(hess, c, radius[active])
         step = target - ta
-        slope = np.einsum("bd,bd->b", ga, step)
+        slope = np.sum(ga * step, axis=-1)
         alpha = np.ones(len(active))
         pending = np.ones(len(active), dtype=bool)
         # at the level of rounding the full Newton step is the best available move
@@ -254,7 +293,9 @@ def fit_mle(
                 break
             idx = np.flatnonzero(pending)
             cand = ta[idx] + alpha[idx, None] * step[idx]
-            fc = _loss(link, np.einsum("bnd,bd->bn", xa[idx], cand), ra[idx], wa[idx])
+            every = idx.size == len(active)
+            fc = _loss(link, _mv(_take(xa, idx, every), cand), _take(ra, idx, every),
+                       _take(wa, idx, every))
             ok = fc <= fa[idx] + _ARMIJO * alpha[idx] * slope[idx]
             pending[idx[ok]] = False
             alpha[idx[~ok]] *= 0.5
@@ -346,9 +387,9 @@ def mle_cvxpy(
             status[b] = 5
             continue
         theta[b] = var.value
-    z = np.einsum("bnd,bd->bn", x, theta)
+    z = _mv(x, theta)
     fun = _loss(link, z, r, w)
-    grad = np.einsum("bnd,bn->bd", x, w * (link.mu(z) - r)) / np.maximum(w.sum(-1), 1e-300)[:, None]
+    grad = _rmv(x, w * (link.mu(z) - r)) / np.maximum(w.sum(-1), 1e-300)[:, None]
     res = _kkt_residual(theta, grad, np.full(nb, float(S)))
     return MLEResult(
         x=theta.reshape(batch + (dim,)),

@@ -25,7 +25,10 @@ from rlhf_gbpm._mle import (
     _check_data,
     _check_warm_start,
     _import_cvxpy,
+    _mv,
     _project_ball,
+    _rmv,
+    _take,
 )
 from rlhf_gbpm._results import SolverResult, messages_for
 from rlhf_gbpm._validation import check_scalar
@@ -92,7 +95,7 @@ def _prox(v: np.ndarray, tau: np.ndarray, radius: float, d: int):
 
 
 def _mean_loss(link, x, theta, r, w, total):
-    z = np.einsum("bnd,bd->bn", x, theta)
+    z = _mv(x, theta)
     return np.sum(w * (link.log_partition(z) - r * z), axis=-1) / total, z
 
 
@@ -102,7 +105,7 @@ def _lipschitz_guess(link, x, w, total, rng_seed=0):
     est = np.ones(x.shape[0])
     for _ in range(_POWER_ITERS):
         v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-300)
-        mv = np.einsum("bnd,bn->bd", x, w * np.einsum("bnd,bd->bn", x, v)) / total[:, None]
+        mv = _rmv(x, w * _mv(x, v)) / total[:, None]
         est = np.linalg.norm(mv, axis=-1)
         v = mv
     return np.maximum(link.L_mu * est, 1e-12)
@@ -177,16 +180,20 @@ def fit_nuclear_mle(
     for _ in range(max_iter):
         if active.size == 0:
             break
-        xa, ra, wa, tot = x[active], r[active], w[active], total[active]
+        full = active.size == nb
+        xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
+        tot = total[active]
         ta, ya, la = theta[active], y[active], lip[active]
         fy, zy = _mean_loss(link, xa, ya, ra, wa, tot)
-        gy = np.einsum("bnd,bn->bd", xa, wa * (link.mu(zy) - ra)) / tot[:, None]
+        gy = _rmv(xa, wa * (link.mu(zy) - ra)) / tot[:, None]
         new = ya.copy()
         pending = np.ones(active.size, dtype=bool)
         for _ in range(_MAX_DOUBLINGS):
             idx = np.flatnonzero(pending)
             cand, _s = _prox(ya[idx] - gy[idx] / la[idx, None], lam / la[idx], radius, d)
-            fc, _z = _mean_loss(link, xa[idx], cand, ra[idx], wa[idx], tot[idx])
+            every = idx.size == active.size
+            fc, _z = _mean_loss(link, _take(xa, idx, every), cand, _take(ra, idx, every),
+                                _take(wa, idx, every), tot[idx])
             diff = cand - ya[idx]
             model = (fy[idx] + np.sum(gy[idx] * diff, -1)
                      + 0.5 * la[idx] * np.sum(diff * diff, -1))
@@ -204,7 +211,7 @@ def fit_nuclear_mle(
         nonfinite = ~np.all(np.isfinite(new), axis=-1)
         bad = nonfinite | pending
         # gradient-based adaptive restart: momentum against the step direction
-        restart = np.einsum("bd,bd->b", step, new - ta) > 0.0
+        restart = np.sum(step * (new - ta), axis=-1) > 0.0
         t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_mom[active] ** 2))
         beta = np.where(restart, 0.0, (t_mom[active] - 1.0) / t_next)
         t_mom[active] = np.where(restart, 1.0, t_next)

@@ -140,15 +140,16 @@ class OnlineNewtonStep:
     def _step(self, x: np.ndarray, r: np.ndarray, mask) -> None:
         link = self._link
         theta, a_inv = self.theta_, self.a_inv_
-        z = np.einsum("bd,bd->b", x, theta)
+        z = np.sum(x * theta, axis=-1)
         h = np.clip(link.mu_dot(z), self.h_min, link.L_mu)
         if mask is not None:
             h = np.where(mask, h, 0.0)
-        v = np.einsum("bde,be->bd", a_inv, x)  # A^{-1} x (old A)
-        s = np.einsum("bd,bd->b", x, v)
+        v = np.matmul(a_inv, x[:, :, None])[:, :, 0]  # A^{-1} x (old A)
+        s = np.sum(x * v, axis=-1)
         denom = 1.0 + h * s
         # new A^{-1} = A^{-1} - h v v^T / (1 + h s); new A^{-1} x = v / (1 + h s)
-        a_inv -= (h / denom)[:, None, None] * v[:, :, None] * v[:, None, :]
+        scaled = v * (h / denom)[:, None]
+        a_inv -= scaled[:, :, None] * v[:, None, :]
         coef = self.step_size * (link.mu(z) - r) / denom
         if mask is not None:
             coef = np.where(mask, coef, 0.0)
