@@ -468,7 +468,9 @@ class GBPMDuelVectorEnv(VectorEnv):
             check_scalar(seed, "seed", numbers.Integral, min_val=0)
             seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
-            seeds = self._per_run(seed, "seed")
+            seeds = [None if s is None else int(check_scalar(s, "seed", numbers.Integral,
+                                                             min_val=0))
+                     for s in self._per_run(seed, "seed")]
         if seed is not None or not self._rngs:
             self._rngs = [seeding.np_random(s)[0] for s in seeds]
         instance_seeds = [_check_seed_value(s, "instance_seed") for s in self._per_run(

@@ -90,6 +90,11 @@ class RegretMonitor(gym.Wrapper):
         self._declared: tuple[np.ndarray, np.ndarray] | None = None
         self._cache: dict[int, tuple] = {}
 
+    @property
+    def oracle(self):
+        """The wrapped env's oracle (``env.unwrapped.oracle``)."""
+        return self.env.unwrapped.oracle
+
     def _spec(self) -> tuple[int, int | None]:
         stack = self.env.unwrapped.engine.stack
         return stack.num_actions, stack.num_contexts
@@ -240,6 +245,15 @@ class VectorRegretMonitor(VectorWrapper):
         self._last = (np.zeros(b), np.zeros(b))
         inner = env.unwrapped
         self._source = _SyncSource(inner) if hasattr(inner, "envs") else None
+
+    @property
+    def oracle(self):
+        """Batched oracle over the B runs' instances."""
+        if self._source is not None:
+            from .oracle import DuelOracle
+
+            return DuelOracle(list(self._source.stack.instances))
+        return self.env.unwrapped.oracle
 
     def _state(self):
         if self._source is not None:

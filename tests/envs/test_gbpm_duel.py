@@ -255,3 +255,6 @@ def test_bad_actions_and_options_raise():
         venv.step(np.array([[0, 1], [5, 0]]))
     with pytest.raises(ValueError, match="seed must be an int or a list of num_envs == 2"):
         venv.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="seed == -3, must be >= 0"):
+        venv.reset(seed=[1, -3])
+    venv.reset(seed=[np.int64(1), np.int64(2)])  # numpy ints are fine
