@@ -7,7 +7,8 @@ from gymnasium.utils.env_checker import data_equivalence
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
 from rlhf_gbpm.errors import GBPMWarning
-from rlhf_gbpm.instances import random_instance
+from rlhf_gbpm.features import FiniteContexts, random_unit_features
+from rlhf_gbpm.instances import custom_instance, random_instance, random_skew_theta
 from rlhf_gbpm.preference import payoff_matrix
 from rlhf_gbpm.protocol import DuelAction
 
@@ -258,3 +259,49 @@ def test_bad_actions_and_options_raise():
     with pytest.raises(ValueError, match="seed == -3, must be >= 0"):
         venv.reset(seed=[1, -3])
     venv.reset(seed=[np.int64(1), np.int64(2)])  # numpy ints are fine
+
+
+def test_context_frequencies_follow_d0_including_non_uniform():
+    """Chi-square goodness of fit of 20 000 context draws (3 dof; 5e-4 quantile is 17.7)."""
+    table = random_unit_features((3, 4, 3), seed=0)
+    probs = np.array([0.6, 0.3, 0.1])
+    inst = custom_instance(random_skew_theta(3, 1, 2.0, seed=1),
+                           FiniteContexts(table, probs=probs))
+    venv = GBPMDuelVectorEnv(num_envs=500, K=4, d=3, instances=inst)
+    obs, _ = venv.reset(seed=0)
+    counts = np.bincount(obs["context"], minlength=3)
+    for _ in range(39):
+        obs = venv.step(np.zeros((500, 2), dtype=np.int64))[0]
+        counts += np.bincount(obs["context"], minlength=3)
+        np.testing.assert_array_equal(obs["features"], table[obs["context"]])
+    n = counts.sum()
+    chi2 = np.sum((counts - n * probs) ** 2 / (n * probs))
+    assert chi2 < 17.7
+
+
+def test_continuous_contexts_are_standard_normal():
+    venv = GBPMDuelVectorEnv(num_envs=400, K=4, d=3, contexts="continuous")
+    obs, _ = venv.reset(seed=1)
+    xs = [obs["x"]]
+    for _ in range(24):
+        xs.append(venv.step(np.zeros((400, 2), dtype=np.int64))[0]["x"])
+    x = np.concatenate(xs)  # 10 000 draws of x in R^3
+    n = x.shape[0]
+    # mean: 5 standard errors; covariance entries: 5 standard errors (about sqrt(2/n) or sqrt(1/n))
+    assert np.max(np.abs(x.mean(axis=0))) < 5 / np.sqrt(n)
+    cov = np.cov(x.T)
+    assert np.max(np.abs(np.diag(cov) - 1)) < 5 * np.sqrt(2 / n)
+    assert np.max(np.abs(cov - np.diag(np.diag(cov)))) < 5 / np.sqrt(n)
+
+
+def test_pair_probabilities_are_complementary_and_half_on_the_diagonal():
+    venv = GBPMDuelVectorEnv(num_envs=50, K=6, d=5, rank=2, S=9.0, contexts=2)
+    venv.reset(seed=2)
+    pairs = np.random.default_rng(0).integers(0, 6, size=(50, 2))
+    engine = venv.engine
+    rows = np.arange(50)
+    p_ab = engine.stack.pair_probability(engine.features, pairs[:, 0], pairs[:, 1], rows)
+    p_ba = engine.stack.pair_probability(engine.features, pairs[:, 1], pairs[:, 0], rows)
+    p_aa = engine.stack.pair_probability(engine.features, pairs[:, 0], pairs[:, 0], rows)
+    np.testing.assert_allclose(p_ab + p_ba, 1.0, atol=1e-15)
+    np.testing.assert_array_equal(p_aa, 0.5)

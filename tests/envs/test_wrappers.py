@@ -121,3 +121,17 @@ def test_monitor_bad_inputs_raise():
     vm.reset(seed=0)
     with pytest.raises(ValueError, match=r"max_policy must have shape \(2, 4\)"):
         vm.declare(np.full(4, 0.25))
+
+
+def test_random_agent_regret_is_linear_in_t():
+    """Uniform play every round: MBR(t) = t DGap(uniform), ABR(t) = 2 t DGap(uniform)."""
+    env = RegretMonitor(gym.make("rlhf_gbpm/GBPMDuel-v0", horizon=200), "kl", 100.0)
+    obs, _ = env.reset(seed=0)
+    K = obs["features"].shape[0]
+    uniform, rng = np.full(K, 1 / K), np.random.default_rng(0)
+    for _ in range(200):
+        env.step(DuelAction(rng.choice(K, size=2, p=uniform), uniform, uniform))
+    gap = env.oracle.dual_gap(uniform, "kl", 100.0)
+    assert gap > 0.01  # far from the eta = 100 equilibrium
+    np.testing.assert_allclose(env.mbr_curve, gap * np.arange(1, 201), rtol=1e-12)
+    np.testing.assert_allclose(env.abr_curve, 2 * gap * np.arange(1, 201), rtol=1e-12)
