@@ -12,6 +12,7 @@ A study module (``rlhf_gbpm.analysis.<name>``) defines:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import importlib
@@ -36,6 +37,8 @@ __all__ = [
     "claims_table",
     "run_study",
     "geometric_steps",
+    "fit_loglog_slope",
+    "torch_threads",
     "StudyOutput",
 ]
 
@@ -281,3 +284,25 @@ def fit_loglog_slope(x, y) -> float:
     if mask.sum() < 2:
         return math.nan
     return float(np.polyfit(np.log(x[mask]), np.log(y[mask]), 1)[0])
+
+
+@contextlib.contextmanager
+def torch_threads(num: int = 1):
+    """Context manager that sets ``torch.set_num_threads(num)`` and restores the old value.
+
+    Args:
+        num: Threads to use inside the block, >= 1.
+
+    Yields:
+        None.
+    """
+    import torch
+
+    if num < 1:
+        raise ValueError(f"num == {num}, must be >= 1.")
+    old = torch.get_num_threads()
+    torch.set_num_threads(num)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
