@@ -754,7 +754,8 @@ def plot(result: Result) -> dict:
 
     Returns:
         ``{"headline": 2x2 sharpness-vs-step grid (N, D, B, lr sweeps), "eos": loss and
-        sharpness of the edge-of-stability runs}``.
+        sharpness of the edge-of-stability runs, "prediction": predicted vs final sharpness of
+        the converged GD runs}``.
     """
     import matplotlib
 
@@ -800,4 +801,24 @@ def plot(result: Result) -> dict:
         for ax in axes2[i]:
             ax.set_xlabel("step")
     fig2.tight_layout()
-    return {"headline": fig, "eos": fig2}
+
+    fig3, ax3 = plt.subplots(figsize=(4.6, 4))
+    pred, final = [], []
+    for key, sym in (("size", "N"), ("depth", "D")):
+        s = sw[key]
+        ok = s.final_loss < 1e-6
+        ax3.scatter(s.predicted_sharpness[ok], s.final_sharpness[ok],
+                    label=f"GD, varying {sym}")
+        pred.append(s.predicted_sharpness[ok])
+        final.append(s.final_sharpness[ok])
+    pred_all, final_all = np.concatenate(pred), np.concatenate(final)
+    if len(pred_all) > 1:
+        corr = float(np.corrcoef(pred_all, final_all)[0, 1])
+        ax3.set_title(f"predicted vs final sharpness (r = {corr:.3f})")
+    top = float(max(pred_all.max(initial=1.0), final_all.max(initial=1.0))) * 1.1
+    ax3.plot([0, top], [0, top], "k:", lw=1)
+    ax3.set_xlabel(r"$\sigma_1^2 Q^{(D-1)/D}/N$")
+    ax3.set_ylabel("final sharpness")
+    ax3.legend(fontsize=7)
+    fig3.tight_layout()
+    return {"headline": fig, "eos": fig2, "prediction": fig3}
