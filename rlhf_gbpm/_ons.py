@@ -38,6 +38,10 @@ class OnlineNewtonStep:
         a0: Initial preconditioner A = a0 I, > 0.
         step_size: Multiplier of the Newton step, > 0.
         h_min: Lower clip of the curvature h, > 0.
+        dtype: ``"float64"`` (default) or ``"float32"`` for the state. The update is
+            memory-bound (it streams the B x D x D inverses every round); float32 halves that
+            traffic; the measured relative drift of theta was 3e-6 after 10^4 rounds at d = 10
+            (docs/estimation.md).
 
     Attributes:
         theta_: Current estimates, shape (B, D).
@@ -60,6 +64,7 @@ class OnlineNewtonStep:
         a0: float = 1.0,
         step_size: float = 1.0,
         h_min: float = 1e-6,
+        dtype: str = "float64",
     ):
         check_scalar(dim, "dim", numbers.Integral, min_val=1)
         check_scalar(batch_size, "batch_size", numbers.Integral, min_val=1)
@@ -68,6 +73,8 @@ class OnlineNewtonStep:
         check_scalar(step_size, "step_size", numbers.Real, min_val=0.0,
                      include_boundaries="neither")
         check_scalar(h_min, "h_min", numbers.Real, min_val=0.0, include_boundaries="neither")
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype == {dtype!r}, must be one of ('float64', 'float32').")
         self.dim = dim
         self.batch_size = batch_size
         self.S = S
@@ -75,6 +82,7 @@ class OnlineNewtonStep:
         self.a0 = a0
         self.step_size = step_size
         self.h_min = h_min
+        self.dtype = dtype
         self._link = get_link(link)
         self.reset()
 
@@ -82,7 +90,8 @@ class OnlineNewtonStep:
         """Constructor arguments, for run manifests."""
         link = self.link if isinstance(self.link, str) else self._link.get_config()
         return {"dim": self.dim, "batch_size": self.batch_size, "S": self.S, "link": link,
-                "a0": self.a0, "step_size": self.step_size, "h_min": self.h_min}
+                "a0": self.a0, "step_size": self.step_size, "h_min": self.h_min,
+                "dtype": self.dtype}
 
     def reset(self, theta0=None) -> OnlineNewtonStep:
         """Restart every run from A = a0 I and theta = theta0 (default zero).
@@ -102,14 +111,16 @@ class OnlineNewtonStep:
                 raise ValueError(f"theta0 must have shape ({nb}, {dim}) or ({dim},), got "
                                  f"{theta.shape}.")
             theta = np.array(np.broadcast_to(theta, (nb, dim)))
-        self.theta_ = self._project(theta)
-        self.a_inv_ = np.broadcast_to(np.eye(dim) / self.a0, (nb, dim, dim)).copy()
+        self.theta_ = self._project(theta).astype(self.dtype)
+        self.a_inv_ = np.broadcast_to(np.eye(dim, dtype=self.dtype) / self.a0,
+                                      (nb, dim, dim)).copy()
         self.n_updates_ = np.zeros(nb, dtype=int)
         return self
 
     def _project(self, theta: np.ndarray) -> np.ndarray:
         norm = np.linalg.norm(theta, axis=-1, keepdims=True)
-        return theta * np.minimum(1.0, self.S / np.maximum(norm, 1e-300))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(norm > self.S, theta * (self.S / norm), theta)
 
     def update(self, x, r, mask=None) -> np.ndarray:
         """Fold one observation per run into the estimates.
@@ -126,8 +137,8 @@ class OnlineNewtonStep:
             ValueError: On bad shapes or outcomes outside [0, 1].
         """
         nb, dim = self.batch_size, self.dim
-        x = check_array(x, "x", shape=(nb, dim))
-        r = check_array(r, "r", shape=(nb,))
+        x = check_array(x, "x", shape=(nb, dim), dtype=self.dtype)
+        r = check_array(r, "r", shape=(nb,), dtype=self.dtype)
         if r.size and (r.min() < 0.0 or r.max() > 1.0):
             raise ValueError("r must lie in [0, 1].")
         if mask is not None:
@@ -169,8 +180,8 @@ class OnlineNewtonStep:
             The final estimates ``theta_``, shape (B, D).
         """
         nb, dim = self.batch_size, self.dim
-        x = check_array(x, "x", shape=(nb, None, dim))
-        r = check_array(r, "r", shape=x.shape[:2])
+        x = check_array(x, "x", shape=(nb, None, dim), dtype=self.dtype)
+        r = check_array(r, "r", shape=x.shape[:2], dtype=self.dtype)
         if r.size and (r.min() < 0.0 or r.max() > 1.0):
             raise ValueError("r must lie in [0, 1].")
         for t in range(x.shape[1]):

@@ -260,10 +260,25 @@ def test_ons_tracks_the_mle():
     assert gap <= 0.6 * err_mle
 
 
+def test_ons_float32_state_stays_close_to_float64():
+    d, B, N = 5, 10, 2000
+    theta_star = _thetas(d, B, 5.0, seed=61)
+    x, r = _simulate(theta_star, N, seed=14)
+    out = {}
+    for dtype in ("float64", "float32"):
+        ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=5.0, dtype=dtype)
+        out[dtype] = ons.update_sequence(x, r)
+        assert ons.theta_.dtype == np.dtype(dtype) and ons.a_inv_.dtype == np.dtype(dtype)
+    rel = np.linalg.norm(out["float32"] - out["float64"], axis=-1) / np.linalg.norm(
+        out["float64"], axis=-1)
+    assert rel.max() < 1e-4
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"S": 0.0}, "S == 0.0, must be > 0"),
+        ({"S": 1.0, "dtype": "float16"}, "dtype == 'float16', must be one of"),
         ({"S": 1.0, "a0": 0.0}, "a0 == 0.0, must be > 0"),
         ({"S": 1.0, "step_size": -1.0}, "step_size == -1.0, must be > 0"),
         ({"S": 1.0, "batch_size": 0}, "batch_size == 0, must be >= 1"),
