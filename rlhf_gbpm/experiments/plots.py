@@ -77,7 +77,7 @@ def plot_regret_curves(table: pd.DataFrame, *, metric: str = "cum_mbr_regret"):
 
     plt = _pyplot()
     data = _with_method(table)
-    sizes = sorted(data["size"].unique())
+    sizes = list(dict.fromkeys(data["size"]))
     methods = list(dict.fromkeys(data["method"]))
     fig, axes = plt.subplots(len(sizes), len(methods), squeeze=False, sharex=True,
                              figsize=(4.2 * len(methods), 3.2 * len(sizes)))
@@ -116,7 +116,7 @@ def plot_final_vs_eta(table: pd.DataFrame, *, metric: str = "cum_mbr_regret"):
     plt = _pyplot()
     data = _with_method(table)
     last = data.sort_values("t").groupby("run_id").tail(1)
-    sizes = sorted(last["size"].unique())
+    sizes = list(dict.fromkeys(data["size"]))
     fig, axes = plt.subplots(1, len(sizes), squeeze=False, figsize=(4.6 * len(sizes), 3.6))
     colors = dict(zip(dict.fromkeys(last["method"]),
                       sns.color_palette("deep", last["method"].nunique())))
@@ -160,7 +160,7 @@ def plot_fit_r2(table: pd.DataFrame, *, min_t: int = 10):
     plt = _pyplot()
     fits = _with_method(fit_rates(table, min_t=min_t))
     fits = fits[np.isfinite(fits["eta"])]
-    sizes = sorted(fits["size"].unique())
+    sizes = list(dict.fromkeys(fits["size"]))
     fig, axes = plt.subplots(1, len(sizes), squeeze=False, sharey=True,
                              figsize=(4.6 * len(sizes), 3.6))
     methods = list(dict.fromkeys(fits["method"]))
@@ -207,7 +207,7 @@ def plot_estimation_error(table: pd.DataFrame):
     if not len(data):
         return None
     plt = _pyplot()
-    sizes = sorted(data["size"].unique())
+    sizes = list(dict.fromkeys(data["size"]))
     methods = list(dict.fromkeys(data["method"]))
     fig, axes = plt.subplots(len(sizes), len(methods), squeeze=False,
                              figsize=(4.2 * len(methods), 3.2 * len(sizes)))

@@ -138,7 +138,13 @@ def summarize(table: pd.DataFrame, *, min_t: int = 10) -> pd.DataFrame:
     for name in ("log_slope", "log_r2", "sqrt_slope", "sqrt_r2"):
         agg[f"{name}_mean"] = (name, "mean")
         agg[f"{name}_std"] = (name, "std")
-    out = fits.groupby(list(RUN_KEYS), sort=True).agg(**agg).reset_index()
+    agg["first_run"] = ("run_id", "min")
+    out = fits.groupby(list(RUN_KEYS), sort=False).agg(**agg).reset_index()
+    # plan order: sizes, agents and regularizers as in the config, eta ascending
+    order = out.groupby(["size", "agent", "regularizer"], sort=False)["first_run"] \
+        .transform("min")
+    out = out.assign(_order=order).sort_values(["_order", "eta"], kind="stable") \
+        .drop(columns=["_order", "first_run"]).reset_index(drop=True)
     out["better_fit"] = np.where(out["log_r2_mean"] >= out["sqrt_r2_mean"], "log", "sqrt")
     return out
 
@@ -154,10 +160,10 @@ def crossover_eta(summary: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One row per (agent, regularizer, size) with ``crossover_eta`` (NaN when the sign
-        never changes on the grid).
+        never changes on the grid) and a ``note`` saying which fit wins when it does not.
     """
     rows = []
-    for key, grp in summary.groupby(["agent", "regularizer", "size"], sort=True):
+    for key, grp in summary.groupby(["agent", "regularizer", "size"], sort=False):
         grp = grp.sort_values("eta")
         eta = grp["eta"].to_numpy(dtype=float)
         diff = (grp["sqrt_r2_mean"] - grp["log_r2_mean"]).to_numpy(dtype=float)
@@ -167,8 +173,17 @@ def crossover_eta(summary: pd.DataFrame) -> pd.DataFrame:
                 w = -diff[i - 1] / (diff[i] - diff[i - 1])
                 value = float(np.exp((1 - w) * np.log(eta[i - 1]) + w * np.log(eta[i])))
                 break
-        rows.append(dict(zip(("agent", "regularizer", "size"), key), crossover_eta=value))
-    return pd.DataFrame(rows, columns=["agent", "regularizer", "size", "crossover_eta"])
+        if np.isfinite(value):
+            note = "crossover"
+        elif np.all(diff >= 0):
+            note = "sqrt t fits best on the whole grid (crossover below it)"
+        elif np.all(diff < 0):
+            note = "log t fits best on the whole grid (crossover above it)"
+        else:
+            note = "no log-to-sqrt sign change on the grid"
+        rows.append(dict(zip(("agent", "regularizer", "size"), key), crossover_eta=value,
+                         note=note))
+    return pd.DataFrame(rows, columns=["agent", "regularizer", "size", "crossover_eta", "note"])
 
 
 def _pm(mean: float, std: float, digits: int = 3) -> str:
@@ -206,8 +221,7 @@ def summary_markdown(summary: pd.DataFrame, crossover: pd.DataFrame | None = Non
         text += "\n| agent | regularizer | size | crossover eta (R² sqrt = R² log) |\n"
         text += "|---|---|---|---|\n"
         for r in crossover.itertuples(index=False):
-            value = "none on the grid" if not np.isfinite(r.crossover_eta) else \
-                f"{r.crossover_eta:.3g}"
+            value = r.note if not np.isfinite(r.crossover_eta) else f"{r.crossover_eta:.3g}"
             text += f"| {r.agent} | {r.regularizer} | {r.size} | {value} |\n"
     return text
 

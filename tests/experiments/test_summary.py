@@ -115,8 +115,18 @@ def test_crossover_interpolates_in_log_eta():
     # diff: -0.09, -0.04, +0.06 -> zero at 40% of the way from log10 0 to log10 1
     value = crossover_eta(summary)["crossover_eta"].iloc[0]
     np.testing.assert_allclose(value, 10 ** 0.4)
-    never = summary.assign(sqrt_r2_mean=0.5)
-    assert np.isnan(crossover_eta(never)["crossover_eta"].iloc[0])
+    never = crossover_eta(summary.assign(sqrt_r2_mean=0.5)).iloc[0]
+    assert np.isnan(never["crossover_eta"]) and never["note"].startswith("log t fits best")
+    always = crossover_eta(summary.assign(sqrt_r2_mean=1.0)).iloc[0]
+    assert np.isnan(always["crossover_eta"]) and always["note"].startswith("sqrt t fits best")
+
+
+def test_summary_keeps_plan_order():
+    table = synthetic_table(sizes=("d=5", "d=10"))
+    summary = summarize(table)
+    assert list(dict.fromkeys(summary["size"])) == ["d=5", "d=10"]
+    assert summary.groupby("size", sort=False)["eta"].apply(
+        lambda e: e.is_monotonic_increasing).all()
 
 
 def test_markdown_and_files(tmp_path):
