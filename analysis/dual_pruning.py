@@ -573,7 +573,7 @@ def claims(result: Result) -> list[Claim]:
             dev = {m: acc(m, 0.5) - acc("random", 0.5) for m in cfg.methods if m != "random"}
             out.append(Claim(
                 "moderate_ratio_all_close",
-                "r = 0.5: |acc(m) - acc(random)| <= 2 points for every method",
+                "r = 0.5: abs(acc(m) - acc(random)) <= 2 points for every method",
                 ", ".join(f"{m} {v:+.1f}" for m, v in dev.items()),
                 all(abs(v) <= 2 for v in dev.values()),
             ))

@@ -803,7 +803,7 @@ def claims(result: Result) -> list[Claim]:
     ))
     out.append(Claim(
         "noise_reshaping_identity",
-        f"max |E[sign g sign g^T] - (2/pi) arcsin(K~)| < {cfg.noise_tol:g} at theta = 0, "
+        f"max abs(E[sign g sign g^T] - (2/pi) arcsin(K~)) < {cfg.noise_tol:g} at theta = 0, "
         "theta*, random",
         result.noise_errors,
         bool(np.all(result.noise_errors < cfg.noise_tol)),
@@ -812,7 +812,7 @@ def claims(result: Result) -> list[Claim]:
     gaps = result.mc_rel_gap[:, late].max(axis=1)
     out.append(Claim(
         "mean_field_matches_monte_carlo",
-        f"relative gap |MC - MF|/MC < {cfg.mc_tol:g} at every checkpoint t >= {cfg.mc_t_min} "
+        f"relative gap abs(MC - MF)/MC < {cfg.mc_tol:g} at every checkpoint t >= {cfg.mc_t_min} "
         f"({', '.join(result.mc_labels)})",
         gaps,
         bool(np.all(gaps < cfg.mc_tol)),

@@ -156,3 +156,27 @@ def test_cli_smoke(tmp_path):
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
     assert (out / "signsgd_scaling_headline.png").is_file()
     assert "noise_reshaping_identity" in (out / "signsgd_scaling_claims.csv").read_text()
+
+
+def test_monte_carlo_signsgd_is_the_signum_update():
+    # The MC backend's signSGD step is Signum with momentum 0 on the per-sample squared loss.
+    import torch
+    from rlhf_gbpm.analysis.optimizers import Signum
+
+    prob = ss.plrf_problem(6, alpha=1.0, beta=0.75, seed=7)
+    T, lr = 200, 3e-3
+    mc = ss.mc_risk(prob, ["signsgd"], [lr], T, [T], seeds=1, seed=11, chunk=T)
+    # the documented sample stream: one chunk of N(0, I) rows mapped by chol^T, then the noise
+    rng = np.random.default_rng(11)
+    chol = np.linalg.cholesky(prob.K)
+    z = (rng.standard_normal((T, 1, 6)) @ chol.T)[:, 0]
+    eps = math.sqrt(prob.sigma2) * rng.standard_normal((T, 1))[:, 0]
+    y = z @ prob.theta_star + eps
+    theta = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    opt = Signum([theta], lr=lr, momentum=0.0)
+    for t in range(T):
+        opt.zero_grad()
+        loss = 0.5 * (torch.as_tensor(z[t]) @ theta - float(y[t])) ** 2
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(mc[0, 0], prob.risk(theta.detach().numpy()), rtol=1e-10)
