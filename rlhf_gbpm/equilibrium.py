@@ -1,0 +1,670 @@
+"""Regularized symmetric Nash equilibria (SNE) of skew-symmetric games, best responses, J_eta.
+
+For a skew payoff A (J(p, q) = 1/2 + p^T A q) and a regularizer psi, the eta-regularized game
+has a unique SNE p* = BR(A p*) with BR(y) = argmax_q <q, y> - psi(q)/eta (spec gbpm.md
+section 8). Its dual gap
+
+    DGap(p) = psi(p)/eta + max_q [q^T A p - psi(q)/eta] = D_psi(p, BR(A p)) / eta
+
+is non-negative and zero exactly at the SNE; the Bregman form on the right (valid because
+p^T A p = 0) is how it is computed, free of cancellation.
+
+Solver ("newton", the default for finite eta). Write s = eta * A p for the scores and
+BR_1(s) = argmax_q <q, s> - psi(q), so that p = BR_1(s). The SNE is the root of
+
+    F(s) = s - eta * A BR_1(s).
+
+The Jacobian of BR_1 is J = diag(d) - d d^T / sum(d) (symmetric PSD, d_i = h_i'), so the
+eigenvalues of A J are imaginary and I - eta A J is always invertible: Newton's method in
+score space is well defined at every eta. It is globalized by a backtracking line search on
+||F||^2 and, for problems where the direct solve stalls, by eta-continuation along the
+solution path s*(eta) (tangent predictor ds/deta = (I - eta A J)^{-1} A p, Newton
+corrector, geometric steps in eta that shrink after a failure and grow after a success).
+Everything is batched: every problem of the batch has its own eta, continuation stage and
+step length. eta = inf is solved by a linear program per problem (scipy HiGHS).
+
+References:
+    Lee, Hong, Jun, Yun, Yun. "Regularized Online RLHF with Generalized Bilinear
+    Preferences", arXiv:2602.23116, 2026.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rlhf_gbpm._results import SolverResult, messages_for
+from rlhf_gbpm._validation import check_array, check_eta, check_scalar, check_simplex
+from rlhf_gbpm.regularizers import Regularizer, SeparableRegularizer, _as_regularizer
+
+__all__ = ["SNEResult", "solve_sne", "best_response", "dual_gap", "j_eta", "SNE_METHODS"]
+
+logger = logging.getLogger(__name__)
+
+SNE_METHODS = ("auto", "newton", "lp", "cvxpy")
+"""Valid ``method`` names of :func:`solve_sne`."""
+
+_EPS = np.finfo(float).eps
+_STAGE_TOL = 1e-7  # relative score residual that ends an intermediate continuation stage
+_STAGE_MAXIT = 15  # Newton iterations allowed per continuation stage
+_LS_MAXHALF = 8  # step halvings before the line search gives up
+_COLD_ETA = 100.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
+_GROWTH0 = 10.0  # initial continuation factor
+_THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
+
+
+@dataclass(frozen=True)
+class SNEResult(SolverResult):
+    """Outcome of :func:`solve_sne`, batch-first.
+
+    Attributes:
+        x: The equilibrium policies, shape (*batch, K) (also :attr:`policy`).
+        success: Converged, bool of shape batch.
+        status: 0 converged, 1 iteration limit, 2 line search/continuation failed,
+            3 stopped by the callback, 4 non-finite values, 5 LP failure; shape batch.
+        message: One message per problem (``rlhf_gbpm._results.STATUS_MESSAGES``).
+        nit: Newton iterations (LP: simplex/IPM iterations), shape batch.
+        dual_gap: DGap_eta of the returned policy, shape batch (the certificate).
+        residual: ||BR(A p) - p||_inf, shape batch.
+        eta: The strengths the problems were solved at, shape batch.
+        scores: The solver's dual variables s = eta A p, shape (*batch, K) (None for the
+            LP); passing the result as ``warm_start`` reuses them.
+    """
+
+    dual_gap: np.ndarray
+    residual: np.ndarray
+    eta: np.ndarray
+    scores: np.ndarray | None = None
+
+    @property
+    def policy(self) -> np.ndarray:
+        """The equilibrium policies, shape (*batch, K)."""
+        return self.x
+
+
+# ---------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _check_payoff(A, name: str = "A", sizes: dict | None = None) -> np.ndarray:
+    A = check_array(A, name, shape=("...", "K", "K"), sizes=sizes)
+    err = float(np.max(np.abs(A + np.swapaxes(A, -1, -2)), initial=0.0))
+    scale = max(1.0, float(np.max(np.abs(A), initial=0.0)))
+    if err > 1e-9 * scale:
+        raise ValueError(
+            f"{name} must be skew-symmetric (A^T == -A), got max|A + A^T| == {err:.3g}."
+        )
+    return 0.5 * (A - np.swapaxes(A, -1, -2))
+
+
+def _resolve_regularizer(regularizer, reference=None) -> Regularizer:
+    reg = _as_regularizer(regularizer)
+    if reference is not None:
+        reg = reg.with_reference(reference)
+    return reg
+
+
+def _ref_batch(reg: Regularizer) -> tuple[int, ...]:
+    if reg.reference is None:
+        return ()
+    return tuple(reg.reference.shape[:-1])
+
+
+def _flat_reference(reg: Regularizer, shape: tuple[int, ...]) -> np.ndarray:
+    """The reference broadcast to shape (..., K) and flattened to (B, K)."""
+    return np.ascontiguousarray(reg._ref_for(np.empty(shape))).reshape(-1, shape[-1])
+
+
+# ---------------------------------------------------------------------------------------
+# best response, J_eta, dual gap
+# ---------------------------------------------------------------------------------------
+
+
+def _argmax_uniform(y: np.ndarray) -> np.ndarray:
+    """Uniform distribution over the maximizers of each row (eta = inf best response)."""
+    top = y >= np.max(y, axis=-1, keepdims=True) - 1e-12 * np.maximum(
+        1.0, np.max(np.abs(y), axis=-1, keepdims=True))
+    return top / top.sum(axis=-1, keepdims=True)
+
+
+def best_response(y, regularizer: str | Regularizer, eta) -> np.ndarray:
+    """Regularized best response BR(y) = argmax_{q in simplex} <q, y> - psi(q) / eta.
+
+    Args:
+        y: Payoff vectors, shape (..., K) (for the game, y = A p).
+        regularizer: A regularizer or its registry name.
+        eta: Strength in (0, inf], scalar or an array broadcast against the batch shape
+            (...); inf gives the uniform distribution over the maximizers of y.
+
+    Returns:
+        Best responses, shape (..., K) (batch axes broadcast with ``eta``).
+
+    Raises:
+        ValueError: If ``eta <= 0`` or NaN, or shapes do not match.
+    """
+    reg = _as_regularizer(regularizer)
+    y = check_array(y, "y", shape=("...", "K"))
+    eta = check_eta(eta)
+    batch = np.broadcast_shapes(y.shape[:-1], eta.shape)
+    y = np.broadcast_to(y, batch + y.shape[-1:])
+    eta = np.broadcast_to(eta, batch)
+    finite = np.isfinite(eta)
+    out = np.empty(y.shape)
+    if np.any(finite):
+        out[finite] = reg.best_response(y[finite], eta[finite])
+    if np.any(~finite):
+        out[~finite] = _argmax_uniform(y[~finite])
+    return out
+
+
+def _psi_over_eta(reg: Regularizer, p: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = reg.value(p) / eta
+    return np.where(np.isinf(eta), 0.0, val)
+
+
+def j_eta(p, q, A, regularizer: str | Regularizer, eta) -> np.ndarray:
+    """Regularized payoff J_eta(p, q) = 1/2 + p^T A q - psi(p)/eta + psi(q)/eta.
+
+    Args:
+        p: Max-player policies, shape (..., K).
+        q: Min-player policies, shape (..., K).
+        A: Skew-symmetric payoffs, shape (..., K, K).
+        regularizer: A regularizer or its registry name.
+        eta: Strength in (0, inf], scalar or broadcast against the batch shape.
+
+    Returns:
+        Values, shape (...) (broadcast batch shape).
+
+    Raises:
+        ValueError: If A is not skew, a policy is off the simplex, eta <= 0, or shapes
+            mismatch.
+    """
+    reg = _as_regularizer(regularizer)
+    sizes: dict[str, int] = {}
+    A = _check_payoff(A, sizes=sizes)
+    p = check_simplex(p, "p", sizes=sizes)
+    q = check_simplex(q, "q", sizes=sizes)
+    eta = check_eta(eta)
+    bilinear = np.einsum("...i,...ij,...j->...", p, A, q)
+    return 0.5 + bilinear - _psi_over_eta(reg, p, eta) + _psi_over_eta(reg, q, eta)
+
+
+def _dual_gap_flat(p: np.ndarray, A: np.ndarray, reg: Regularizer, eta: np.ndarray,
+                   rho: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Dual gap and fixed-point residual of flat problems: p (B, K), A (B, K, K), eta (B,)."""
+    y = np.einsum("bij,bj->bi", A, p)
+    gap = np.empty(p.shape[0])
+    res = np.empty(p.shape[0])
+    inf = np.isinf(eta)
+    if np.any(inf):
+        gap[inf] = np.max(y[inf], axis=-1)
+        res[inf] = np.max(np.abs(_argmax_uniform(y[inf]) - p[inf]), axis=-1)
+    fin = ~inf
+    if np.any(fin):
+        pf, yf, ef = p[fin], y[fin], eta[fin]
+        s = yf * ef[:, None]
+        if isinstance(reg, SeparableRegularizer):
+            rf = rho[fin]
+            q, _, lam = reg.br1(s, rf)
+            gap[fin] = reg._bregman(pf, q, s - lam[:, None], rf) / ef
+        else:
+            q = reg.best_response(yf, ef)
+            gap[fin] = (reg.value(pf) - reg.value(q)) / ef + np.sum(q * yf, axis=-1)
+        res[fin] = np.max(np.abs(q - pf), axis=-1)
+    return np.maximum(gap, 0.0), res
+
+
+def dual_gap(policy, A, regularizer: str | Regularizer, eta) -> np.ndarray:
+    """Dual gap DGap_eta(p) = psi(p)/eta + max_q [q^T A p - psi(q)/eta] of policies.
+
+    Computed through the closed-form best response q = BR(A p) as the Bregman divergence
+    D_psi(p, q)/eta (no cancellation); eta = inf gives max_j (A p)_j. Rounding below zero
+    is clipped at 0.
+
+    Args:
+        policy: Policies on the simplex, shape (..., K).
+        A: Skew-symmetric payoffs, shape (..., K, K).
+        regularizer: A regularizer or its registry name (its reference is used).
+        eta: Strength in (0, inf], scalar or broadcast against the batch shape.
+
+    Returns:
+        Gaps, shape (...); non-negative, zero exactly at the SNE.
+
+    Raises:
+        ValueError: If A is not skew-symmetric, the policy is off the simplex, eta <= 0 or
+            NaN, or the shapes do not match.
+    """
+    reg = _as_regularizer(regularizer)
+    sizes: dict[str, int] = {}
+    A = _check_payoff(A, sizes=sizes)
+    p = check_simplex(policy, "policy", sizes=sizes)
+    eta = check_eta(eta)
+    K = sizes["K"]
+    batch = np.broadcast_shapes(A.shape[:-2], p.shape[:-1], eta.shape, _ref_batch(reg))
+    B = int(np.prod(batch, dtype=int))
+    pf = np.broadcast_to(p, batch + (K,)).reshape(B, K)
+    Af = np.broadcast_to(A, batch + (K, K)).reshape(B, K, K)
+    ef = np.broadcast_to(eta, batch).reshape(B)
+    rho = _flat_reference(reg, batch + (K,)) if isinstance(reg, SeparableRegularizer) else None
+    gap, _ = _dual_gap_flat(pf, Af, reg, ef, rho)
+    return gap.reshape(batch)
+
+
+# ---------------------------------------------------------------------------------------
+# Newton solver in score space
+# ---------------------------------------------------------------------------------------
+
+
+def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray):
+    """Solve (I - M J) x = rhs with J = diag(d) - d d^T / sum(d); M (B, K, K), d, rhs (B, K).
+
+    Columns of J vanish off the support {d_i > 0}, so only an m x m block needs a dense
+    solve, m the largest support in the batch (entries with d_i below 1e-13 max(d) count as
+    off the support; this only perturbs the Newton matrix, never the residual).
+    """
+    B, K = d.shape
+    d = np.where(d > 1e-13 * np.max(d, axis=-1, keepdims=True), d, 0.0)
+    m = int(np.max(np.sum(d > 0, axis=-1)))
+    if m >= 0.75 * K:
+        idx = np.broadcast_to(np.arange(K), (B, K))
+        m = K
+    else:
+        idx = np.argsort(-d, axis=-1)[:, :m]
+    ds = np.take_along_axis(d, idx, axis=-1)
+    jss = -ds[:, :, None] * ds[:, None, :] / ds.sum(axis=-1)[:, None, None]
+    jss[:, np.arange(m), np.arange(m)] += ds
+    m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
+    mj = m_cols @ jss  # M_{.S} J_SS, (B, K, m)
+    m_ss = np.eye(m)[None] - np.take_along_axis(mj, idx[:, :, None], axis=1)
+    x_s = np.linalg.solve(m_ss, np.take_along_axis(rhs, idx, axis=-1)[..., None])[..., 0]
+    x = rhs + np.einsum("bkm,bm->bk", mj, x_s)
+    np.put_along_axis(x, idx, x_s, axis=-1)
+    return x
+
+
+_CONTROLLER = None
+
+
+def _single_thread_blas(K: int):
+    """Limit BLAS to one thread for small K.
+
+    Batched small solves gain nothing from BLAS threads, and oversubscribed threads slow them
+    down by an order of magnitude.
+    """
+    global _CONTROLLER
+    if K > _THREADED_K:
+        return contextlib.nullcontext()
+    try:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        return _CONTROLLER.limit(limits=1, user_api="blas")
+    except Exception:  # noqa: BLE001 - threadpoolctl is an optimization only
+        return contextlib.nullcontext()
+
+
+class _Problems:
+    """Flat batch of finite-eta problems on the homotopy F(s; t) = s - M(t) BR_1(s).
+
+    M(1) = eta A is the target. Cold problems follow M(t) = t eta A from the known root s = 0
+    at t = 0 (eta-continuation). Warm problems follow M(t) = eta A + (1 - t) (r v^T - v r^T)
+    with r = s0 - eta A p0, v = p0 / ||p0||^2 and p0 = BR_1(s0), s0 shifted so p0^T s0 = 0:
+    M(0) is skew and s0 is its root, so any warm start is the exact solution of a nearby
+    skew game, and the Jacobian I - M(t) J stays invertible along the whole path.
+    """
+
+    def __init__(self, A, eta, reg: SeparableRegularizer, rho, s0=None):
+        self.A, self.eta, self.reg, self.rho = A, eta, reg, rho
+        B, K = rho.shape
+        self.cold = np.ones(B, dtype=bool)
+        self.r = np.zeros((B, K))
+        self.v = np.zeros((B, K))
+        self.s_start = np.zeros((B, K))
+        if s0 is not None:
+            ok = np.all(np.isfinite(s0), axis=-1)
+            s0 = np.where(ok[:, None], s0, 0.0)
+            p0, _, _ = reg.br1(s0, rho)
+            s0 = s0 - np.sum(p0 * s0, axis=-1, keepdims=True)
+            r = s0 - eta[:, None] * np.einsum("bij,bj->bi", A, p0)
+            v = p0 / np.sum(p0 * p0, axis=-1, keepdims=True)
+            self.cold = ~ok
+            self.r = np.where(ok[:, None], r, 0.0)
+            self.v = np.where(ok[:, None], v, 0.0)
+            self.s_start = s0
+
+    def mvec(self, idx, t, x):
+        """M(t) x for problems ``idx`` at homotopy parameters ``t``."""
+        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
+        r, v = self.r[idx], self.v[idx]
+        rot = r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
+        ca = np.where(self.cold[idx], t, 1.0)
+        return ca[:, None] * ax + (1.0 - t)[:, None] * rot
+
+    def mmat(self, idx, t):
+        """M(t) as matrices, shape (len(idx), K, K)."""
+        r, v = self.r[idx], self.v[idx]
+        rot = r[:, :, None] * v[:, None, :] - v[:, :, None] * r[:, None, :]
+        ca = np.where(self.cold[idx], t, 1.0)
+        return ((ca * self.eta[idx])[:, None, None] * self.A[idx]
+                + (1.0 - t)[:, None, None] * rot)
+
+    def dmvec(self, idx, x):
+        """dM/dt x (M(1) - M(0) for both kinds of path)."""
+        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
+        r, v = self.r[idx], self.v[idx]
+        rot = r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
+        return np.where(self.cold[idx, None], ax, -rot)
+
+    def residual(self, idx, s, t):
+        p, d, _ = self.reg.br1(s, self.rho[idx])
+        return s - self.mvec(idx, t, p), p, d
+
+
+def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | None,
+            make_result: Callable):
+    """Batched Newton with line search and continuation in t. Returns (s, status, nit)."""
+    A, eta, rho = prob.A, prob.eta, prob.rho
+    B, K = rho.shape
+    status = np.full(B, -1)
+    nit = np.zeros(B, dtype=int)
+    stage_it = np.zeros(B, dtype=int)
+    t_prev = np.zeros(B)
+    s_prev = prob.s_start.copy()
+    t_cur = np.where(prob.cold, np.minimum(1.0, _COLD_ETA / eta), 1.0)
+    growth = np.full(B, _GROWTH0)
+    a_max = np.max(np.abs(A), axis=(-1, -2))
+
+    def predict(idx, tp, sp, tn):
+        # tangent predictor along s*(t): ds/dt = (I - M(t) J)^{-1} (dM/dt) p
+        p, d, _ = prob.reg.br1(sp, rho[idx])
+        tangent = _jacobian_solve(prob.mmat(idx, tp), d, prob.dmvec(idx, p))
+        return sp + (tn - tp)[:, None] * tangent
+
+    s = predict(np.arange(B), t_prev, s_prev, t_cur)
+    while True:
+        act = np.flatnonzero(status < 0)
+        over = nit[act] >= max_iter
+        status[act[over]] = 1
+        act = act[~over]
+        if act.size == 0:
+            break
+        sa, ta = s[act], t_cur[act]
+        F, p, d = prob.residual(act, sa, ta)
+        bad = ~np.all(np.isfinite(F), axis=-1)
+        if np.any(bad):
+            status[act[bad]] = 4
+            act, sa, ta, F, p, d = (x[~bad] for x in (act, sa, ta, F, p, d))
+            if act.size == 0:
+                continue
+        Fn = np.max(np.abs(F), axis=-1)
+        smax = np.max(np.abs(sa), axis=-1)
+        noise = 64.0 * _EPS * (smax + eta[act] * a_max[act] * np.sqrt(K) + 1.0)
+        final = ta >= 1.0
+        # policy residual ||BR(A p) - p||_inf = ||BR_1(s - F) - BR_1(s)||_inf (final stages)
+        pres = np.full(act.size, np.inf)
+        if np.any(final):
+            q, _, _ = prob.reg.br1(sa[final] - F[final], rho[act[final]])
+            pres[final] = np.max(np.abs(q - p[final]), axis=-1)
+        conv_final = final & ((pres <= tol) | (Fn <= noise))
+        conv_stage = ~final & (Fn <= _STAGE_TOL * np.maximum(1.0, smax))
+        status[act[conv_final]] = 0
+        if np.any(conv_stage):
+            idx = act[conv_stage]
+            quick = stage_it[idx] <= 6
+            growth[idx] = np.where(quick, np.minimum(growth[idx] ** 1.5, 1e3), growth[idx])
+            t_prev[idx] = t_cur[idx]
+            s_prev[idx] = s[idx]
+            t_cur[idx] = np.minimum(1.0, t_cur[idx] * growth[idx])
+            s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_cur[idx])
+            stage_it[idx] = 0
+        step = ~(conv_final | conv_stage)
+        act, sa, ta, F, d, Fn, noise = (x[step] for x in (act, sa, ta, F, d, Fn, noise))
+        if act.size:
+            s_new, ok = _line_search(prob, act, sa, ta, F, d)
+            s[act] = s_new
+            nit[act] += 1
+            stage_it[act] += 1
+            # a stalled final stage at rounding level counts as converged
+            stall_conv = ~ok & (ta >= 1.0) & (Fn <= 1e3 * noise)
+            status[act[stall_conv]] = 0
+            fail = (~ok & ~stall_conv) | (stage_it[act] > _STAGE_MAXIT)
+            if np.any(fail):
+                _shrink_stage(act[fail], t_prev, t_cur, growth, s, s_prev, stage_it, status,
+                              predict)
+        if callback is not None:
+            try:
+                callback(make_result(s, status, nit))
+            except StopIteration:
+                status[status < 0] = 3
+    return s, status, nit
+
+
+def _shrink_stage(idx, t_prev, t_cur, growth, s, s_prev, stage_it, status, predict):
+    """Retreat to a smaller continuation step after a failed stage."""
+    tp, tc = t_prev[idx], t_cur[idx]
+    new = np.where(tp > 0, np.sqrt(np.maximum(tp, 1e-300) * tc), tc / 10.0)
+    stuck = (new - tp) <= 1e-9 * tc
+    status[idx[stuck]] = 2
+    idx, tp, new = idx[~stuck], tp[~stuck], new[~stuck]
+    if idx.size == 0:
+        return
+    growth[idx] = np.maximum(np.sqrt(growth[idx]), 1.5)
+    t_cur[idx] = new
+    s[idx] = predict(idx, tp, s_prev[idx], new)
+    stage_it[idx] = 0
+
+
+def _line_search(prob: _Problems, act, s, t, F, d):
+    """Backtracking (Armijo) on ||F||^2 along the Newton direction; returns (s_new, ok)."""
+    delta = _jacobian_solve(prob.mmat(act, t), d, -F)
+    m0 = np.sum(F * F, axis=-1)
+    step = np.ones(act.size)
+    s_new = s.copy()
+    ok = np.zeros(act.size, dtype=bool)
+    pending = np.arange(act.size)
+    for _ in range(_LS_MAXHALF):
+        trial = s[pending] + step[pending, None] * delta[pending]
+        Ft, _, _ = prob.residual(act[pending], trial, t[pending])
+        mt = np.sum(Ft * Ft, axis=-1)
+        acc = np.isfinite(mt) & (mt <= (1.0 - 1e-4 * step[pending]) * m0[pending])
+        s_new[pending[acc]] = trial[acc]
+        ok[pending[acc]] = True
+        pending = pending[~acc]
+        if pending.size == 0:
+            break
+        step[pending] *= 0.5
+    return s_new, ok
+
+
+# ---------------------------------------------------------------------------------------
+# eta = inf: linear program
+# ---------------------------------------------------------------------------------------
+
+
+def _solve_lp(A: np.ndarray):
+    """Unregularized symmetric NE by the LP max v s.t. A^T p >= v 1, p in simplex."""
+    from scipy.optimize import linprog
+
+    B, K = A.shape[0], A.shape[-1]
+    policy = np.empty((B, K))
+    status = np.zeros(B, dtype=int)
+    nit = np.zeros(B, dtype=int)
+    c = np.zeros(K + 1)
+    c[-1] = -1.0
+    a_eq = np.concatenate([np.ones(K), [0.0]])[None]
+    bounds = [(0.0, None)] * K + [(None, None)]
+    for b in range(B):
+        a_ub = np.concatenate([-A[b].T, np.ones((K, 1))], axis=1)
+        res = linprog(c, A_ub=a_ub, b_ub=np.zeros(K), A_eq=a_eq, b_eq=[1.0], bounds=bounds,
+                      method="highs",
+                      options={"primal_feasibility_tolerance": 1e-10,
+                               "dual_feasibility_tolerance": 1e-10})
+        if res.status != 0 or res.x is None:
+            status[b] = 5
+            policy[b] = 1.0 / K
+        else:
+            x = np.clip(res.x[:K], 0.0, None)
+            policy[b] = x / x.sum()
+            nit[b] = int(getattr(res, "nit", 0))
+    return policy, status, nit
+
+
+# ---------------------------------------------------------------------------------------
+# dispatcher
+# ---------------------------------------------------------------------------------------
+
+
+def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start=None, *,
+              method: str = "auto", tol: float = 1e-12, max_iter: int = 500,
+              callback: Callable | None = None) -> SNEResult:
+    """Regularized symmetric Nash equilibria of skew-symmetric games, batched.
+
+    Args:
+        A: Skew-symmetric payoffs (J(p, q) = 1/2 + p^T A q), shape (..., K, K).
+        regularizer: A regularizer or its registry name (``get_regularizer``).
+        eta: Strength in (0, inf], scalar or an array broadcast against the batch shape
+            (a sweep over eta is one call); inf means unregularized (LP).
+        reference: Optional reference policy, shape (K,) or (..., K), replacing the
+            regularizer's.
+        warm_start: A previous policy batch (..., K) or a previous :class:`SNEResult`
+            (its scores are reused, rescaled to the new eta): a re-solve after a small change
+            of A then takes 1-3 Newton steps.
+        method: One of ``SNE_METHODS``: ``"auto"`` (Newton for finite eta, LP for inf),
+            ``"newton"``, ``"lp"`` (eta must be inf) or ``"cvxpy"`` (the convex program of
+            spec section 8.2 per problem; slow, a reference).
+        tol: Target ||BR(A p) - p||_inf (reached up to rounding; see ``success``).
+        max_iter: Newton iterations allowed per problem, >= 1.
+        callback: Called after each Newton iteration with the intermediate
+            :class:`SNEResult`; raising ``StopIteration`` stops with status 3.
+
+    Returns:
+        An :class:`SNEResult` with batch shape broadcast(A.shape[:-2], eta.shape,
+        reference batch shape).
+
+    Raises:
+        ValueError: If A is not skew or square, eta <= 0 or NaN, a reference lacks the
+            support its regularizer needs, a warm start is off the simplex, or ``method`` is
+            unknown (the message lists ``SNE_METHODS``).
+        TypeError: If the regularizer is not a Regularizer or a name.
+    """
+    if method not in SNE_METHODS:
+        raise ValueError(f"method == {method!r}, must be one of {SNE_METHODS}.")
+    check_scalar(tol, "tol", numbers.Real, min_val=0.0, include_boundaries="neither")
+    check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
+    reg = _resolve_regularizer(regularizer, reference)
+    sizes: dict[str, int] = {}
+    A = _check_payoff(A, sizes=sizes)
+    eta = check_eta(eta)
+    K = sizes["K"]
+    batch = np.broadcast_shapes(A.shape[:-2], eta.shape, _ref_batch(reg))
+    B = int(np.prod(batch, dtype=int))
+    Af = np.ascontiguousarray(np.broadcast_to(A, batch + (K, K)).reshape(B, K, K))
+    ef = np.broadcast_to(eta, batch).reshape(B).copy()
+    sep = isinstance(reg, SeparableRegularizer)
+    rho = _flat_reference(reg, batch + (K,)) if sep else None
+    inf = np.isinf(ef)
+    if method == "lp" and not np.all(inf):
+        raise ValueError("method == 'lp' solves the unregularized game only; eta must be inf.")
+    if method == "newton" and np.any(inf):
+        raise ValueError("method == 'newton' needs finite eta; use 'auto' or 'lp' for inf.")
+    if not sep and np.any(~inf) and method in ("auto", "newton"):
+        raise TypeError(
+            "solve_sne's Newton method needs a SeparableRegularizer; subclass it with the "
+            f"elementwise f and f_prime (got {type(reg).__name__})."
+        )
+
+    s0 = _warm_scores(warm_start, Af, ef, batch, K, reg, rho)
+
+    policy = np.empty((B, K))
+    scores = np.full((B, K), np.nan)
+    status = np.zeros(B, dtype=int)
+    nit = np.zeros(B, dtype=int)
+    if np.any(inf):
+        idx = np.flatnonzero(inf)
+        policy[idx], status[idx], nit[idx] = _solve_lp(Af[idx])
+    fin = np.flatnonzero(~inf)
+    if fin.size and method == "cvxpy":
+        from rlhf_gbpm._sne_cvxpy import solve_sne_cvxpy
+
+        policy[fin], status[fin], nit[fin] = solve_sne_cvxpy(Af[fin], reg, ef[fin], rho[fin])
+    elif fin.size:
+        prob = _Problems(Af[fin], ef[fin], reg, rho[fin], None if s0 is None else s0[fin])
+
+        def make_result(s, st, it):
+            p, _, _ = reg.br1(s, prob.rho)
+            full = policy.copy()
+            full[fin] = p
+            stat = status.copy()
+            stat[fin] = np.maximum(st, 0)
+            its = nit.copy()
+            its[fin] = it
+            return _build_result(full, Af, reg, ef, rho, stat, its, batch, None)
+
+        with _single_thread_blas(K):
+            s, st, it = _newton(prob, tol=tol, max_iter=max_iter, callback=callback,
+                                make_result=make_result)
+        policy[fin], _, _ = reg.br1(s, prob.rho)
+        scores[fin] = s
+        status[fin], nit[fin] = st, it
+    return _build_result(policy, Af, reg, ef, rho, status, nit, batch,
+                         scores if fin.size else None)
+
+
+def _build_result(policy, Af, reg, ef, rho, status, nit, batch, scores) -> SNEResult:
+    K = policy.shape[-1]
+    gap, res = _dual_gap_flat(policy, Af, reg, ef, rho)
+    if np.any(status > 0):
+        logger.debug("solve_sne: %d of %d problems did not converge", int(np.sum(status > 0)),
+                     status.size)
+    return SNEResult(
+        x=policy.reshape(batch + (K,)),
+        success=(status == 0).reshape(batch),
+        status=status.reshape(batch),
+        message=messages_for(status),
+        nit=nit.reshape(batch),
+        dual_gap=gap.reshape(batch),
+        residual=res.reshape(batch),
+        eta=ef.reshape(batch).copy(),
+        scores=None if scores is None else scores.reshape(batch + (K,)),
+    )
+
+
+def _warm_scores(warm_start, Af, ef, batch, K, reg, rho):
+    """Initial scores (B, K) from a warm start (rows of NaN start cold), or None."""
+    if warm_start is None:
+        return None
+    B = Af.shape[0]
+    if isinstance(warm_start, SNEResult) and warm_start.scores is not None:
+        try:
+            old_s = np.broadcast_to(warm_start.scores, batch + (K,)).reshape(B, K)
+            old_e = np.broadcast_to(warm_start.eta, batch).reshape(B)
+        except ValueError as err:
+            raise ValueError(
+                f"warm_start has batch shape {warm_start.eta.shape}, which does not "
+                f"broadcast to {batch}."
+            ) from err
+        with np.errstate(invalid="ignore"):
+            return old_s * (ef / old_e)[:, None]
+    if isinstance(warm_start, SNEResult):
+        warm_start = warm_start.policy
+    p0 = check_simplex(warm_start, "warm_start", shape=("...", K))
+    try:
+        p0 = np.broadcast_to(p0, batch + (K,)).reshape(B, K)
+    except ValueError as err:
+        raise ValueError(
+            f"warm_start must broadcast to shape {batch + (K,)}, got {p0.shape}."
+        ) from err
+    if rho is None:
+        return None
+    # scores whose best response is p0 itself: s = f'(p0) (shift-invariant)
+    with np.errstate(all="ignore"):
+        s0 = reg.f_prime(np.clip(p0, 1e-300, None), rho)
+    return np.where(np.all(np.isfinite(s0), axis=-1, keepdims=True), s0, np.nan)
