@@ -227,7 +227,8 @@ def ons_reference(phi1, phi2, r, S):
 
 def bench_ons(repeats, quick):
     print("\n## Online Newton Step: batched skew-coordinate update vs one run at a time in R^{d^2}")
-    print(f"{'d':>3} {'B':>4} {'N':>5} {'batched':>28} {'reference':>12} {'ratio':>7}")
+    print(f"{'d':>3} {'B':>4} {'N':>5} {'batched':>28} {'reference':>12} {'ratio':>7} "
+          f"{'batched float32':>28} {'ratio':>7}")
     for d in (5, 10):
         rng = np.random.default_rng(300 + d)
         B, N = (400, 200) if not quick else (40, 50)
@@ -235,16 +236,18 @@ def bench_ons(repeats, quick):
         x = pair_features(phi[..., 0, :], phi[..., 1, :])
         r = rng.integers(0, 2, size=(B, N)).astype(float)
 
-        def run(x=x, r=r, B=B, d=d):
-            ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=5.0)
+        def run(x=x, r=r, B=B, d=d, dtype="float64"):
+            ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=5.0, dtype=dtype)
             return ons.update_sequence(x, r)
 
         _, med, lo, hi = timed(run, repeats)
+        _, med32, lo32, hi32 = timed(partial(run, dtype="float32"), repeats)
         nref = max(1, B // 20)
         t = CLOCK()
         ons_reference(phi[:nref, :, 0], phi[:nref, :, 1], r[:nref], 5.0)
         t_ref = (CLOCK() - t) * B / nref
-        print(f"{d:>3} {B:>4} {N:>5} {fmt(med, lo, hi):>28} {t_ref:>11.2f}s {t_ref / med:>6.0f}x")
+        print(f"{d:>3} {B:>4} {N:>5} {fmt(med, lo, hi):>28} {t_ref:>11.2f}s {t_ref / med:>6.0f}x"
+              f" {fmt(med32, lo32, hi32):>28} {t_ref / med32:>6.0f}x")
 
 
 def main():

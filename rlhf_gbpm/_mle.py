@@ -35,6 +35,7 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _SECULAR_ITERS = 60
 _RIDGE = 1e-12
+_CHORD_RATIO = 1e-2
 # tight interior-point tolerances for reference solves
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                    "tol_ktratio": 1e-10, "max_iter": 500}
@@ -257,6 +258,9 @@ def fit_mle(
     fun = np.zeros(nb)
     res = np.zeros(nb)
     active = np.arange(nb)
+    prev_res = np.full(nb, np.inf)
+    prev_full = np.zeros(nb, dtype=bool)
+    hess_store = np.zeros((nb, dim, dim))
     for it in range(max_iter + 1):
         full = active.size == nb
         xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
@@ -277,8 +281,24 @@ def fit_mle(
             active = active[keep]
             xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
             ga, fa, z = ga[keep], fa[keep], z[keep]
-        curv = wa * link.mu_dot(z)
-        hess = np.matmul(np.swapaxes(xa, 1, 2) * curv[:, None, :], xa)
+        # chord step: in the local regime (full step last time and a residual cut by 100x)
+        # the previous Hessian is kept; the line search and the true residual keep it safe
+        reuse = prev_full[active] & (resa[keep] <= _CHORD_RATIO * prev_res[active])
+        if np.all(reuse):
+            hess = hess_store[active]
+        else:
+            new_rows = np.flatnonzero(~reuse)
+            every = new_rows.size == active.size
+            xn = _take(xa, new_rows, every)
+            curv = _take(wa, new_rows, every) * link.mu_dot(_take(z, new_rows, every))
+            fresh = np.matmul(np.swapaxes(xn, 1, 2) * curv[:, None, :], xn)
+            if every:
+                hess = fresh
+            else:
+                hess = hess_store[active]
+                hess[new_rows] = fresh
+            hess_store[active[new_rows]] = fresh
+        prev_res[active] = resa[keep]
         c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
         target = _ball_newton_point(hess, c, radius[active])
         step = target - ta
@@ -303,6 +323,7 @@ def fit_mle(
             # no decrease found: keep the point (status stays at "max iterations")
             alpha[pending] = 0.0
         theta[active] = ta + alpha[:, None] * step
+        prev_full[active] = alpha == 1.0
         nit[active] += 1
 
     if np.any(status != 0):
