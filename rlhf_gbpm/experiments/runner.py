@@ -435,7 +435,8 @@ def validate_sweep(config: ExperimentConfig) -> None:
         params = dict(config.env.params)
         params.update(size)
         chunk = _replace_chunk(probe, env_params=params, size=size)
-        key = f"sizes[{i}]" if size else "env.params"
+        key = " / ".join(k for k, v in (("env.params", config.env.params),
+                                         (f"sizes[{i}]", size)) if v) or "env"
         try:
             session = _EnvSession(chunk, regs[config.regularizers[0].label], np.ones(1))
             session.close()

@@ -144,7 +144,7 @@ def test_builtin_configs_load_and_match_spec():
     assert authors.env.params["rank"] == 1
     etc = load_config("etc_vs_gs")
     assert etc.sizes[0]["d"] == 30 and etc.env.params["rank"] == 1
-    assert {a.name for a in etc.agents} == {"explore_then_commit", "greedy_sampling"}
+    assert [a.label for a in etc.agents] == ["ETC", "GS-ONS", "ETC-uniform"]
     assert load_config(None) == load_config("default")
 
 

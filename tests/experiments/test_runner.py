@@ -124,7 +124,7 @@ def test_resume_refuses_corrupted_results(tmp_path):
      "agents[0].kwargs: TypeError:"),
     (dict(agents=[{"name": "_experiment_fakes:NoSuchAgent"}]),
      "agents[0].name: cannot import '_experiment_fakes:NoSuchAgent'"),
-    (dict(sizes=[{"K": 3}, {"K": 1}]), "sizes[1]: ValueError: K == 1, must be >= 2."),
+    (dict(sizes=[{"K": 3}, {"K": 1}]), "env.params / sizes[1]: ValueError: K == 1, must be >= 2."),
     (dict(regularizers=[{"name": "_experiment_fakes:make_regularizer",
                          "params": {"scale": 0.0}}]),
      "regularizers[0]: scale == 0.0, must be > 0."),
