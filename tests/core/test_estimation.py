@@ -77,6 +77,39 @@ def test_fit_mle_linear_link_matches_cvxpy():
     assert_allclose(res.fun, ref.fun, atol=1e-5, rtol=0)
 
 
+def test_fit_mle_probit_unconstrained_matches_bfgs():
+    from scipy.optimize import minimize
+
+    from rlhf_gbpm.links import ProbitLink
+
+    link = ProbitLink(scale=1.5)
+    theta_star = _thetas(4, 2, 2.0, seed=90)
+    x, r = _simulate(theta_star, 400, seed=23)
+    res = fit_mle(x, r, S=np.inf, link=link)
+    assert res.success.all()
+    for b in range(2):
+        def fun(t, b=b):
+            z = x[b] @ t
+            return np.sum(link.log_partition(z) - r[b] * z), x[b].T @ (link.mu(z) - r[b])
+
+        ref = minimize(fun, np.zeros(x.shape[-1]), jac=True, method="BFGS",
+                       options={"gtol": 1e-10})
+        assert_allclose(res.theta[b], ref.x, atol=1e-6)
+        assert_allclose(res.fun[b], ref.fun, rtol=1e-12)
+
+
+def test_fit_mle_reports_non_convergence():
+    from rlhf_gbpm.errors import ConvergenceWarning
+
+    theta_star = _thetas(4, 2, 3.0, seed=91)
+    x, r = _simulate(theta_star, 200, seed=24)
+    with pytest.warns(ConvergenceWarning, match="2 of 2 problems did not reach tol"):
+        res = fit_mle(x, r, S=5.0, max_iter=1)
+    assert not res.success.any() and (res.status == 1).all() and (res.nit == 1).all()
+    assert res.message == ("maximum number of iterations reached",) * 2
+    assert (res.grad_norm > 1e-10).all()
+
+
 def test_fit_mle_pair_counts_equal_raw_data():
     # raw plays of ordered arm pairs fold exactly into per-unordered-pair counts and wins
     rng = np.random.default_rng(5)
@@ -413,6 +446,17 @@ def test_nuclear_mle_bad_input(kwargs, match):
     x = np.zeros((2, 5, 3))
     with pytest.raises(ValueError, match=match):
         fit_nuclear_mle(x, np.full((2, 5), 0.5), **kwargs)
+
+
+def test_nuclear_mle_reports_non_convergence():
+    from rlhf_gbpm.errors import ConvergenceWarning
+
+    theta_star = _thetas(4, 1, 3.0, seed=92)
+    x, r = _simulate(theta_star, 100, seed=25)
+    with pytest.warns(ConvergenceWarning, match="1 of 1 problems did not reach tol"):
+        res = fit_nuclear_mle(x, r, lam=1e-3, max_iter=2)
+    assert not res.success[0] and res.status[0] == 1 and res.nit[0] == 2
+    assert res.message == ("maximum number of iterations reached",)
 
 
 def test_nuclear_mle_bad_dimension():
