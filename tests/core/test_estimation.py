@@ -67,6 +67,18 @@ def test_fit_mle_matches_cvxpy(S, active):
     assert_allclose(res.fun, ref.fun, atol=1e-5, rtol=0)
 
 
+def test_fit_mle_singular_hessian_fewer_rows_than_coordinates():
+    # N = 6 comparisons in D = 10 coordinates: the data are separable, the Hessian singular,
+    # and the solution sits on the sphere; the optimal value is unique
+    theta_star = _thetas(5, 3, 3.0, seed=12)
+    x, r = _simulate(theta_star, 6, seed=9)
+    res = fit_mle(x, r, S=2.0)
+    ref = mle_cvxpy(x, r, S=2.0)
+    assert res.success.all()
+    assert_allclose(np.linalg.norm(res.theta, axis=-1), 2.0, rtol=1e-12)
+    assert_allclose(res.fun, ref.fun, atol=1e-7, rtol=0)
+
+
 def test_fit_mle_linear_link_matches_cvxpy():
     theta_star = _thetas(4, 2, 0.5, seed=3)
     x, r = _simulate(theta_star, 200, seed=2)
