@@ -108,6 +108,8 @@ class Config:
     """GD step size of the plasticity experiment (mean loss)."""
     pretrain_steps: int = 5000
     """Pre-training steps on the block-diagonal observations."""
+    extra_pretrain_steps: tuple[int, ...] = (50, 100, 200, 1000)
+    """Shorter pre-training lengths, in (0, pretrain_steps), shown in the plasticity figure."""
     resume_steps: tuple[int, ...] = (60000, 30000)
     """Steps on the full observations for each entry of ``plasticity_depths``."""
     plasticity_seeds: int = 4
@@ -150,12 +152,28 @@ class Config:
             check_scalar(lr, "rank_lrs", numbers.Real, min_val=0.0, include_boundaries="neither")
         for steps in self.resume_steps:
             check_scalar(steps, "resume_steps", numbers.Integral, min_val=1)
+        if not isinstance(self.extra_pretrain_steps, tuple):
+            raise TypeError(
+                f"extra_pretrain_steps must be a tuple, got {self.extra_pretrain_steps!r}."
+            )
+        for steps in self.extra_pretrain_steps:
+            check_scalar(steps, "extra_pretrain_steps", numbers.Integral, min_val=1)
+            if steps >= self.pretrain_steps:
+                raise ValueError(
+                    f"extra_pretrain_steps == {steps}, must be < pretrain_steps == "
+                    f"{self.pretrain_steps}."
+                )
         if self.n_blocks > self.n:
             raise ValueError(f"n_blocks == {self.n_blocks}, must be <= n == {self.n}.")
         if self.n_off > self.off_block_entries:
             raise ValueError(
                 f"n_off == {self.n_off}, must be <= the {self.off_block_entries} off-block entries."
             )
+
+    @property
+    def pretrain_lengths(self) -> tuple[int, ...]:
+        """Sorted pre-training lengths: 0 (scratch), the extra ones and ``pretrain_steps``."""
+        return tuple(sorted({0, *self.extra_pretrain_steps, self.pretrain_steps}))
 
     @property
     def block_of(self) -> np.ndarray:
@@ -227,6 +245,8 @@ class PlasticityRun:
         record_steps: Logged steps of the resume phase, shape (K,).
         scratch_curve: Test RMSE along the resume phase, shape (S, K).
         pretrained_curve: Test RMSE along the resume phase, shape (S, K).
+        lengths: Pre-training lengths, 0 (scratch) to ``pretrain_steps``, shape (G,).
+        length_rmse: Final test RMSE for each pre-training length, shape (G, S).
     """
 
     depth: int
@@ -238,6 +258,8 @@ class PlasticityRun:
     record_steps: np.ndarray
     scratch_curve: np.ndarray
     pretrained_curve: np.ndarray
+    lengths: np.ndarray
+    length_rmse: np.ndarray
 
 
 @dataclass
@@ -449,18 +471,27 @@ def _plasticity(config: Config, depth: int, resume: int, rng: np.random.Generato
     seeds = config.plasticity_seeds
     init = init_factors(seeds, config.n, config.width, depth, config.plasticity_e2e_scale,
                         config.init, rng)
+    lengths = config.pretrain_lengths
+    # GD is memoryless: pre-train in segments and snapshot the factors at every length
     pre = [f.copy() for f in init]
-    train_gd(pre, truth, omega1, config.plasticity_lr, config.pretrain_steps, reduction="mean")
+    snapshots = []
+    done = 0
+    for length in lengths[1:]:
+        train_gd(pre, truth, omega1, config.plasticity_lr, length - done, reduction="mean")
+        snapshots.append([f.copy() for f in pre])
+        done = length
     pretrain_ratio = _sigma_ratio(end_to_end(pre)[-1])
-    # batch: [scratch seeds, pre-trained seeds], both on omega2
-    factors = [np.concatenate([f, p]) for f, p in zip(init, pre)]
-    target = np.concatenate([truth, truth])
-    mask = np.concatenate([omega2, omega2])
+    # batch: [scratch seeds, pre-trained seeds for each length], all on omega2
+    groups = len(lengths)
+    factors = [np.concatenate([f] + [snap[i] for snap in snapshots])
+               for i, f in enumerate(init)]
+    target = np.concatenate([truth] * groups)
+    mask = np.concatenate([omega2] * groups)
     test = ~mask
     n_test = np.maximum(test.sum(axis=(1, 2)), 1)
     every = config.record_every
     rec_steps = np.arange(0, resume + 1, every)
-    curve = np.empty((2 * seeds, len(rec_steps)))
+    curve = np.empty((groups * seeds, len(rec_steps)))
 
     def rmse(w):
         return np.sqrt(np.sum(test * (w - target) ** 2, axis=(1, 2)) / n_test)
@@ -471,12 +502,13 @@ def _plasticity(config: Config, depth: int, resume: int, rng: np.random.Generato
     train_gd(factors, target, mask, config.plasticity_lr, resume, reduction="mean",
              record_every=every, record=record)
     w = end_to_end(factors)[-1]
-    final = rmse(w)
-    ratio = _sigma_ratio(w)
-    return PlasticityRun(depth=depth, scratch_rmse=final[:seeds], pretrained_rmse=final[seeds:],
-                         pretrain_sigma_ratio=pretrain_ratio, scratch_sigma_ratio=ratio[:seeds],
-                         pretrained_sigma_ratio=ratio[seeds:], record_steps=rec_steps,
-                         scratch_curve=curve[:seeds], pretrained_curve=curve[seeds:])
+    final = rmse(w).reshape(groups, seeds)
+    ratio = _sigma_ratio(w).reshape(groups, seeds)
+    return PlasticityRun(depth=depth, scratch_rmse=final[0], pretrained_rmse=final[-1],
+                         pretrain_sigma_ratio=pretrain_ratio, scratch_sigma_ratio=ratio[0],
+                         pretrained_sigma_ratio=ratio[-1], record_steps=rec_steps,
+                         scratch_curve=curve[:seeds], pretrained_curve=curve[-seeds:],
+                         lengths=np.asarray(lengths), length_rmse=final)
 
 
 def run(config: Config) -> Result:
@@ -582,7 +614,8 @@ def plot(result: Result) -> dict:
         result: Output of :func:`run`.
 
     Returns:
-        ``{"headline": coupling vs depth, 2x2 final sigma2/sigma1, plasticity RMSE;
+        ``{"headline": coupling vs depth, 2x2 final sigma2/sigma1, test RMSE vs pre-training
+        length;
         "plasticity_curves": test RMSE along the resume phase}``.
     """
     import matplotlib
@@ -621,16 +654,15 @@ def plot(result: Result) -> dict:
     ax.legend(fontsize=7)
     ax = axes[2]
     for i, p in enumerate(result.plasticity):
-        for j, (vals, label) in enumerate(((p.scratch_rmse, "from scratch"),
-                                           (p.pretrained_rmse, "pre-trained"))):
-            pos = i + (j - 0.5) * 0.35
-            ax.bar(pos, np.median(vals), 0.33, color=f"C{j}",
-                   label=label if i == 0 else None, alpha=0.7)
-            ax.scatter(np.full(len(vals), pos), vals, color="k", s=8)
-    ax.set_xticks(np.arange(len(result.plasticity)),
-                  [f"L={p.depth}" for p in result.plasticity])
-    ax.set_ylabel("test RMSE (unobserved entries)")
-    ax.set_title("Plasticity: pre-train on diagonal blocks, then resume")
+        ax.plot(p.lengths, np.median(p.length_rmse, axis=1), "o-", color=f"C{i}",
+                label=f"L={p.depth} (median)")
+        for g, length in enumerate(p.lengths):
+            ax.scatter(np.full(p.length_rmse.shape[1], length), p.length_rmse[g],
+                       color=f"C{i}", s=8, alpha=0.5)
+    ax.set_xscale("symlog", linthresh=50)
+    ax.set_xlabel("pre-training steps on the diagonal blocks (0 = from scratch)")
+    ax.set_ylabel("test RMSE after resuming (unobserved entries)")
+    ax.set_title("Plasticity: depth 2 fails after pre-training")
     ax.legend(fontsize=7)
     fig.tight_layout()
 

@@ -81,7 +81,8 @@ def test_depth_contrasts(default_result):
 def test_halving_lr_keeps_2x2_outcomes():
     cfg = dataclasses.replace(study.Config(), depths=(2, 3), rank_lrs=(0.1, 0.1),
                               coupling_lr=0.025, coupling_steps=1500, plasticity_depths=(2,),
-                              resume_steps=(1,), pretrain_steps=0)
+                              resume_steps=(1,), pretrain_steps=0,
+                              extra_pretrain_steps=())
     result = study.run(cfg)
     names = {c.name: c.holds for c in study.claims(result)}
     for key in ("depth2_decoupled", "diag_init_decoupled", "depth2_not_rank1", "depth3_rank1",
@@ -110,6 +111,8 @@ def test_plasticity_observation_sets():
         ({"init": "diag"}, ValueError, "init == 'diag', must be one of"),
         ({"n_off": 1000}, ValueError, "n_off == 1000, must be <="),
         ({"p_obs": 0.0}, ValueError, "p_obs == 0.0, must be > 0.0."),
+        ({"extra_pretrain_steps": (500, 5000)}, ValueError,
+         "extra_pretrain_steps == 5000, must be < pretrain_steps == 5000."),
     ],
 )
 def test_config_validation(overrides, err, msg):
