@@ -6,11 +6,11 @@ The problem (spec gbpm.md section 3.1, eq. (10)-(11)), in the orthonormal skew c
     min_theta  sum_s w_s [ m(theta . x_s) - r_s theta . x_s ]   s.t.  ||theta||_2 <= S,
 
 where m is the link's log-partition function (m' = mu) and ||theta||_2 = ||Theta||_F.
-Each iteration minimizes the second-order model of the loss over the ball exactly (a
-trust-region subproblem centred at the origin, solved through an eigendecomposition of the
-D x D Hessian and a Newton iteration on the secular equation), then takes an Armijo step
-along the segment towards that minimizer. Warm-started solves typically need one or two
-iterations.
+Each iteration minimizes the second-order model of the loss over the ball exactly (a linear
+solve when the Newton point lies inside the ball; otherwise a trust-region subproblem centred
+at the origin, solved through an eigendecomposition of the D x D Hessian and a Newton
+iteration on the secular equation), then takes an Armijo step along the segment towards that
+minimizer. Warm-started solves typically need two iterations.
 """
 
 from __future__ import annotations
@@ -219,9 +219,12 @@ def fit_mle(
     per unordered arm pair: pass that pair's skew features, ``weights`` = number of plays
     and ``r`` = fraction won (a play of (j, i) with outcome b counts as (i, j) with 1 - b).
 
-    Each iteration minimizes the quadratic model over the ball exactly (eigendecomposition
-    of the Hessian plus a secular-equation solve) and takes an Armijo step towards it. It
-    stops when the KKT residual of the mean loss is at most ``tol``.
+    Each iteration minimizes the quadratic model over the ball exactly (a linear solve when
+    the Newton point is inside the ball, else an eigendecomposition of the Hessian plus a
+    secular-equation solve) and takes an Armijo step towards it. In the local regime (the
+    last step was full and cut the residual by 100x) the previous Hessian is reused (a
+    chord step). It stops when the KKT residual of the mean loss is at most ``tol``; at the
+    default 1e-10 the estimate is typically within 1e-7 of the exact optimum.
 
     Args:
         x: Skew features of the comparisons, shape (*batch, N, D) (see
