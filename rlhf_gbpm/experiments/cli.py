@@ -211,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ResultsCorruptedError, FileExistsError, FileNotFoundError) as err:
         print(f"rlhf-gbpm {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command != "run":
+            raise
+        out = args.out if args.out is not None else "out/<config name>"
+        print(f"\nrlhf-gbpm run: interrupted; finished chunks are recorded. Continue with: "
+              f"rlhf-gbpm run --resume --out {out}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

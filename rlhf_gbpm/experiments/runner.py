@@ -29,6 +29,7 @@ Contract with environments and agents (see ``docs/experiments.md``):
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from rlhf_gbpm.errors import ConfigError
-from rlhf_gbpm.experiments.backends import Backend, get_backend
+from rlhf_gbpm.experiments.backends import Backend, InProcessBackend, get_backend
 from rlhf_gbpm.experiments.config import (
     AGENTS,
     AgentSpec,
@@ -320,11 +321,14 @@ def _ne_residual(agent, obs, action, regularizer, etas: np.ndarray) -> np.ndarra
 # --------------------------------------------------------------------------- one chunk
 
 
-def execute_chunk(chunk: Chunk) -> pd.DataFrame:
+def execute_chunk(chunk: Chunk, on_progress: Callable[[float], None] | None = None
+                  ) -> pd.DataFrame:
     """Run every run of a chunk for ``horizon`` rounds in one vector env and one agent.
 
     Args:
         chunk: The chunk.
+        on_progress: Called about 100 times with the fraction of the chunk's rounds done,
+            in (0, 1]; the last call passes 1.0.
 
     Returns:
         Tidy rows, one per run x checkpoint, in run order then round order; columns are the
@@ -341,6 +345,7 @@ def execute_chunk(chunk: Chunk) -> pd.DataFrame:
     n = ckpts.size
     rec = {name: np.full((n, B), np.nan) for name in COLUMNS if name != "t"}
     theta_star = None
+    every = max(1, -(-chunk.horizon // 100))  # ceil(T / 100)
     try:
         agent.reset(seed=seeds)
         obs = session.reset(seeds)
@@ -369,6 +374,8 @@ def execute_chunk(chunk: Chunk) -> pd.DataFrame:
                     rec["estimation_error"][j] = err
                 j += 1
             obs = next_obs
+            if on_progress is not None and (t % every == 0 or t == chunk.horizon):
+                on_progress(t / chunk.horizon)
     finally:
         session.close()
     return _chunk_frame(chunk, ckpts, rec)
@@ -580,13 +587,30 @@ def run_sweep(config=None, out: str | Path | None = None, *, resume: bool = Fals
 
         bar = tqdm(total=sum(c.num_runs for c in chunks), unit="run",
                    desc=f"{config.name} [{backend.name}]",
-                   initial=sum(c.num_runs for c in chunks if c.chunk_id in done))
+                   initial=sum(c.num_runs for c in chunks if c.chunk_id in done),
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} runs "
+                              "[{elapsed}<{remaining}]")
     n_run = 0
+    fn = execute_chunk
+    live = bar is not None and isinstance(backend, InProcessBackend) and bool(todo)
+    if live:  # chunks run in order here: show round-level progress inside each chunk
+        state = {"base": float(bar.n), "size": todo[0].num_runs}
+
+        def _show(fraction: float) -> None:
+            bar.n = state["base"] + fraction * state["size"]
+            bar.refresh()
+
+        fn = functools.partial(execute_chunk, on_progress=_show)
     try:
-        for chunk, frame in backend.map(execute_chunk, todo):
+        for chunk, frame in backend.map(fn, todo):
             store.write_part(chunk.chunk_id, frame)
             n_run += 1
-            if bar is not None:
+            if live:
+                state["base"] += chunk.num_runs
+                state["size"] = todo[n_run].num_runs if n_run < len(todo) else 0
+                bar.n = state["base"]
+                bar.refresh()
+            elif bar is not None:
                 bar.update(chunk.num_runs)
             if on_chunk is not None:
                 on_chunk(chunk, frame)

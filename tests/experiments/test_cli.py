@@ -145,7 +145,7 @@ def _finished_parts(out: Path) -> int:
 
 
 def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
-    """SIGKILL a sweep twice at different moments; resuming ends with the same table."""
+    """Interrupt a sweep twice (SIGKILL, then Ctrl-C); resuming ends with the same table."""
     reference = run_sweep(load_config(FAKE_CONFIG), tmp_path / "ref", progress=False).table
     slow = copy.deepcopy(FAKE_CONFIG)
     for agent in slow["agents"]:
@@ -156,7 +156,7 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
     out = tmp_path / "res"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAKES_DIR,
                                                        os.environ.get("PYTHONPATH", "")]))
-    for i, kill_after in enumerate((2, 7)):
+    for i, (kill_after, sig) in enumerate(((2, signal.SIGKILL), (7, signal.SIGINT))):
         args = ["run", str(config), "--out", str(out), "--no-plots", "--no-progress"]
         if i:
             args.append("--resume")
@@ -166,9 +166,14 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
         while _finished_parts(out) < kill_after and proc.poll() is None:
             assert time.monotonic() < deadline, "sweep made no progress"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+        proc.send_signal(sig)  # a kill, then Ctrl-C
+        proc.wait(timeout=60)
+        err = proc.stderr.read().decode()
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL, err
+        else:
+            assert proc.returncode == 130, err
+            assert f"Continue with: rlhf-gbpm run --resume --out {out}" in err
         assert kill_after <= _finished_parts(out) < 18
     done_before = _finished_parts(out)
     proc = _cli("run", "--out", str(out), "--resume", "--no-plots", "--no-progress")

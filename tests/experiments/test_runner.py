@@ -189,3 +189,11 @@ def test_uniform_agent_regret_matches_the_plain_env_oracle(tmp_path):
         gap = float(dual_gap(np.full(6, 1 / 6), payoff, kl, run.eta))
         np.testing.assert_allclose(run.cum_mbr_regret, run.t * gap, rtol=1e-10)
         np.testing.assert_allclose(run.cum_abr_regret, 2 * run.t * gap, rtol=1e-10)
+
+
+def test_execute_chunk_reports_progress():
+    chunk = plan_sweep(_config(horizon=250))[0]
+    seen = []
+    execute_chunk(chunk, on_progress=seen.append)
+    assert 50 <= len(seen) <= 101 and seen[-1] == 1.0
+    assert np.all(np.diff(seen) > 0) and seen[0] > 0
