@@ -3,6 +3,7 @@
 import copy
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -156,7 +157,9 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
     out = tmp_path / "res"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAKES_DIR,
                                                        os.environ.get("PYTHONPATH", "")]))
-    for i, (kill_after, sig) in enumerate(((2, signal.SIGKILL), (7, signal.SIGINT))):
+    rng = random.Random(11)  # kill moments: after a few chunks, then at a random phase
+    for i, (kill_after, sig) in enumerate(((rng.randint(1, 4), signal.SIGKILL),
+                                           (rng.randint(6, 9), signal.SIGINT))):
         args = ["run", str(config), "--out", str(out), "--no-plots", "--no-progress"]
         if i:
             args.append("--resume")
@@ -166,6 +169,7 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
         while _finished_parts(out) < kill_after and proc.poll() is None:
             assert time.monotonic() < deadline, "sweep made no progress"
             time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.15))  # land anywhere inside the next chunk or write
         proc.send_signal(sig)  # a kill, then Ctrl-C
         proc.wait(timeout=60)
         err = proc.stderr.read().decode()
