@@ -575,11 +575,15 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
         raise ValueError("method == 'lp' solves the unregularized game only; eta must be inf.")
     if method == "newton" and np.any(inf):
         raise ValueError("method == 'newton' needs finite eta; use 'auto' or 'lp' for inf.")
-    if not sep and np.any(~inf) and method in ("auto", "newton"):
+    generic = not sep and hasattr(reg, "solve_sne_generic")
+    if not sep and not generic and np.any(~inf) and method in ("auto", "newton"):
         raise TypeError(
-            "solve_sne's Newton method needs a SeparableRegularizer; subclass it with the "
-            f"elementwise f and f_prime (got {type(reg).__name__})."
+            "solve_sne's Newton method needs a SeparableRegularizer (elementwise f and "
+            "f_prime) or a rlhf_gbpm.custom_regularizers.GenericRegularizer (value and "
+            f"gradient), got {type(reg).__name__}."
         )
+    if generic and method in ("auto", "newton"):
+        return _solve_generic(Af, reg, ef, warm_start, batch, K, tol=tol, max_iter=max_iter)
 
     s0 = _warm_scores(warm_start, Af, ef, batch, K, reg, rho)
 
@@ -616,6 +620,31 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
         status[fin], nit[fin] = st, it
     return _build_result(policy, Af, reg, ef, rho, status, nit, batch,
                          scores if fin.size else None)
+
+
+def _solve_generic(Af, reg, ef, warm_start, batch, K, *, tol, max_iter) -> SNEResult:
+    """User regularizers without a closed-form best response (generic exact Newton)."""
+    B = Af.shape[0]
+    policy = np.empty((B, K))
+    status = np.zeros(B, dtype=int)
+    nit = np.zeros(B, dtype=int)
+    inf = np.isinf(ef)
+    if np.any(inf):
+        idx = np.flatnonzero(inf)
+        policy[idx], status[idx], nit[idx] = _solve_lp(Af[idx])
+    fin = np.flatnonzero(~inf)
+    if fin.size:
+        p0 = None
+        if warm_start is not None:
+            ws = warm_start.policy if isinstance(warm_start, SNEResult) else warm_start
+            ws = check_simplex(ws, "warm_start")
+            p0 = np.broadcast_to(ws, batch + (K,)).reshape(B, K)[fin]
+            p0 = 0.9 * p0 + 0.1 / K  # start strictly inside the simplex
+        # the generic method's tolerance is on the natural residual; 1e-12 is its floor
+        p, ok, it = reg.solve_sne_generic(Af[fin], ef[fin], warm_start=p0, tol=max(tol, 1e-12),
+                                          max_iter=min(max_iter, 200))
+        policy[fin], status[fin], nit[fin] = p, np.where(ok, 0, 1), it
+    return _build_result(policy, Af, reg, ef, None, status, nit, batch, None)
 
 
 def _build_result(policy, Af, reg, ef, rho, status, nit, batch, scores) -> SNEResult:
