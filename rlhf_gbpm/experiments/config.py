@@ -633,7 +633,8 @@ def builtin_configs() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def load_config(source=None) -> ExperimentConfig:
+def load_config(source: str | Path | Mapping | ExperimentConfig | None = None
+                ) -> ExperimentConfig:
     """Load and validate an experiment config.
 
     Args:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rlhf_gbpm.errors import ConfigError
+from rlhf_gbpm.errors import ConfigError, ResultsCorruptedError
 from rlhf_gbpm.experiments.backends import Backend, InProcessBackend, get_backend
 from rlhf_gbpm.experiments.config import (
     AGENTS,
@@ -511,7 +511,8 @@ def _manifest(config: ExperimentConfig, chunks: list[Chunk]) -> dict:
     }
 
 
-def run_sweep(config=None, out: str | Path | None = None, *, resume: bool = False,
+def run_sweep(config: str | Path | dict | ExperimentConfig | None = None,
+              out: str | Path | None = None, *, resume: bool = False,
               backend: Backend | None = None, progress: bool = True,
               max_chunks: int | None = None,
               on_chunk: Callable[[Chunk, pd.DataFrame], None] | None = None) -> SweepResult:
@@ -555,8 +556,17 @@ def run_sweep(config=None, out: str | Path | None = None, *, resume: bool = Fals
         config = stored_cfg.with_backend(name=config.backend.name,
                                          address=config.backend.address,
                                          workers=config.backend.workers)
+        validate_sweep(config)
+        chunks = plan_sweep(config)
+        done = store.records()  # verifies every part; warns about a torn last line
+        for c in chunks:
+            rec = done.get(c.chunk_id)
+            if rec is not None and tuple(rec.run_ids) != c.run_ids:
+                raise ResultsCorruptedError(
+                    f"{store.index_path}: chunk {c.chunk_id} records runs {rec.run_ids}, the "
+                    f"plan has {c.run_ids}."
+                )
         store.repair_tail()
-        done = store.records()
         store.update_manifest(resumed_at=list(manifest.get("resumed_at", [])) +
                               [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())])
     else:
@@ -564,19 +574,7 @@ def run_sweep(config=None, out: str | Path | None = None, *, resume: bool = Fals
         chunks = plan_sweep(config)
         store.create(_manifest(config, chunks))
         done = {}
-    chunks = plan_sweep(config)
-    if resume:
-        validate_sweep(config)
     todo = [c for c in chunks if c.chunk_id not in done]
-    for c in chunks:
-        rec = done.get(c.chunk_id)
-        if rec is not None and tuple(rec.run_ids) != c.run_ids:
-            from rlhf_gbpm.errors import ResultsCorruptedError
-
-            raise ResultsCorruptedError(
-                f"{store.index_path}: chunk {c.chunk_id} records runs {rec.run_ids}, the plan "
-                f"has {c.run_ids}."
-            )
     if max_chunks is not None:
         todo = todo[:max_chunks]
     backend = backend or get_backend(config.backend.name, address=config.backend.address,

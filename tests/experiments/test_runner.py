@@ -197,3 +197,20 @@ def test_execute_chunk_reports_progress():
     execute_chunk(chunk, on_progress=seen.append)
     assert 50 <= len(seen) <= 101 and seen[-1] == 1.0
     assert np.all(np.diff(seen) > 0) and seen[0] > 0
+
+
+def test_resume_after_torn_index_append(reference, tmp_path):
+    """A kill in the middle of an index append: the chunk is reported, rerun, not duplicated."""
+    from rlhf_gbpm.errors import GBPMWarning
+
+    out = tmp_path / "r"
+    run_sweep(_config(), out, progress=False, max_chunks=3)
+    index = out / "index.jsonl"
+    lines = index.read_bytes().splitlines(keepends=True)
+    index.write_bytes(b"".join(lines[:2]) + lines[2][:40])
+    seen = []
+    with pytest.warns(GBPMWarning, match="last index record is incomplete"):
+        result = run_sweep(None, out, resume=True, progress=False,
+                           on_chunk=lambda c, f: seen.append(c.chunk_id))
+    assert seen[0] == 2 and len(seen) == 8
+    pd.testing.assert_frame_equal(result.table, reference.table, check_exact=True)
