@@ -39,8 +39,10 @@ __all__ = [
     "Config",
     "Result",
     "SeparableQuadratics",
+    "DenseQuadratics",
     "identical_hessian_instance",
     "nonconvex_instance",
+    "rotating_instance",
     "igd_gap",
     "rr_gap",
     "sgd_gap_exact",
@@ -174,6 +176,98 @@ def nonconvex_instance(n: int, L: float, G: float) -> SeparableQuadratics:
     return SeparableQuadratics(h=h.astype(float), b=b.astype(float), x0=np.zeros(1))
 
 
+@dataclass(frozen=True)
+class DenseQuadratics:
+    """A finite sum of quadratics f_i(x) = 1/2 (x - c_i)^T A_i (x - c_i) (Hessians may differ).
+
+    Attributes:
+        A: Symmetric component Hessians, shape (n, d, d).
+        c: Component minimizers, shape (n, d).
+        x0: Starting point, shape (d,).
+    """
+
+    A: np.ndarray
+    c: np.ndarray
+    x0: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of components."""
+        return int(self.A.shape[0])
+
+    @property
+    def hessian(self) -> np.ndarray:
+        """Hessian of the average F, shape (d, d); must be positive definite."""
+        return self.A.mean(axis=0)
+
+    @property
+    def x_star(self) -> np.ndarray:
+        """Minimizer of F, shape (d,)."""
+        return np.linalg.solve(self.hessian, np.einsum("nij,nj->i", self.A, self.c) / self.n)
+
+    def gap(self, x: np.ndarray) -> np.ndarray:
+        """Optimality gap F(x) - F(x*), x shape (..., d) -> (...); +inf where not finite."""
+        dx = x - self.x_star
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = 0.5 * np.einsum("...i,ij,...j->...", dx, self.hessian, dx)
+        return np.where(np.isfinite(val), val, np.inf)
+
+
+def rotating_instance(n: int, mu: float, L: float, G: float) -> DenseQuadratics:
+    """Instance C: 2-D components whose curvature directions rotate around a regular n-gon.
+
+    With theta_i = 2 pi i/n, u_i = (cos, sin), v_i = (-sin, cos):
+    A_i = mu u_i u_i^T + L v_i v_i^T and c_i = (G/mu) u_i, so x* = 0, the average Hessian is
+    (L + mu)/2 I and ||grad f_i(x*)|| = G. Started at x* = 0. Illustrative only (spec
+    incremental_gd.md, instance C): it shows a K-independent IGD plateau, not the paper's
+    L G^2/mu^2 magnitude.
+
+    Args:
+        n: Number of components, >= 3.
+        mu: Curvature along the radial direction, > 0.
+        L: Curvature along the tangential direction, > mu.
+        G: Gradient size at the optimum.
+
+    Returns:
+        The instance, d = 2.
+    """
+    theta = 2.0 * np.pi * np.arange(1, n + 1) / n
+    u = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    v = np.stack([-np.sin(theta), np.cos(theta)], axis=1)
+    A = mu * u[:, :, None] * u[:, None, :] + L * v[:, :, None] * v[:, None, :]
+    return DenseQuadratics(A=A, c=(G / mu) * u, x0=np.zeros(2))
+
+
+def _dense_igd_gap(inst: DenseQuadratics, eta: np.ndarray, K: int) -> np.ndarray:
+    """IGD on dense quadratics: compose the epoch's affine maps, then iterate K times."""
+    d = inst.c.shape[1]
+    P = np.broadcast_to(np.eye(d), (eta.size, d, d)).copy()
+    q = np.zeros((eta.size, d))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(inst.n):
+            M = np.eye(d) - eta[:, None, None] * inst.A[i]
+            P = M @ P
+            q = np.einsum("eij,ej->ei", M, q) + eta[:, None] * (inst.A[i] @ inst.c[i])
+        x = np.broadcast_to(inst.x0, (eta.size, d)).copy()
+        for _ in range(K):
+            x = np.einsum("eij,ej->ei", P, x) + q
+    return inst.gap(x)
+
+
+def _dense_rr_gap(inst: DenseQuadratics, eta: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """RR on dense quadratics with given permutations (R, K, n): mean gap over runs, (E,)."""
+    R, K, n = perms.shape
+    x = np.broadcast_to(inst.x0, (R, eta.size, inst.c.shape[1])).copy()
+    e = eta[None, :, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(K):
+            for i in range(n):
+                idx = perms[:, k, i]
+                grad = np.einsum("rij,rej->rei", inst.A[idx], x - inst.c[idx][:, None, :])
+                x = x - e * grad
+    return inst.gap(x).mean(axis=0)
+
+
 # --------------------------------------------------------------------------------------------
 # algorithms (vectorised over a step-size grid)
 # --------------------------------------------------------------------------------------------
@@ -210,11 +304,12 @@ def _iterate_affine(a: np.ndarray, c: np.ndarray, x0: np.ndarray, K: int) -> np.
         return aK * x0 + c * geo
 
 
-def igd_gap(inst: SeparableQuadratics, eta: np.ndarray, K: int) -> np.ndarray:
+def igd_gap(inst: SeparableQuadratics | DenseQuadratics, eta: np.ndarray,
+            K: int) -> np.ndarray:
     """Last-iterate gap of incremental gradient descent (identity order) after K epochs.
 
     Args:
-        inst: The instance.
+        inst: The instance (separable or dense quadratics).
         eta: Constant step sizes, shape (E,).
         K: Number of epochs, >= 1.
 
@@ -222,16 +317,18 @@ def igd_gap(inst: SeparableQuadratics, eta: np.ndarray, K: int) -> np.ndarray:
         F(x_n^K) - F*, shape (E,); +inf on divergence.
     """
     eta = np.asarray(eta, dtype=float)
+    if isinstance(inst, DenseQuadratics):
+        return _dense_igd_gap(inst, eta, K)
     a, c = _epoch_map(inst, eta, np.arange(inst.n))
     return inst.gap(_iterate_affine(a, c, inst.x0, K))
 
 
-def rr_gap(inst: SeparableQuadratics, eta: np.ndarray, K: int, *, runs: int = 10,
-           seed=None, perms: np.ndarray | None = None) -> np.ndarray:
+def rr_gap(inst: SeparableQuadratics | DenseQuadratics, eta: np.ndarray, K: int, *,
+           runs: int = 10, seed=None, perms: np.ndarray | None = None) -> np.ndarray:
     """Mean last-iterate gap of random reshuffling (a fresh permutation each epoch).
 
     Args:
-        inst: The instance.
+        inst: The instance (separable or dense quadratics).
         eta: Constant step sizes, shape (E,).
         K: Number of epochs, >= 1.
         runs: Number of independent permutation sequences averaged, >= 1.
@@ -242,13 +339,16 @@ def rr_gap(inst: SeparableQuadratics, eta: np.ndarray, K: int, *, runs: int = 10
         Mean gap over runs, shape (E,); +inf where any run diverged.
     """
     eta = np.asarray(eta, dtype=float)
-    n, d = inst.h.shape
+    n = inst.n
     if perms is None:
         rng = as_generator(seed)
         perms = np.argsort(rng.random((runs, K, n)), axis=-1)  # (R, K, n)
     else:
         perms = check_array(perms, "perms", shape=(None, K, n), dtype=np.int64)
         runs = perms.shape[0]
+    if isinstance(inst, DenseQuadratics):
+        return _dense_rr_gap(inst, eta, perms)
+    d = inst.h.shape[1]
     shared = bool(np.all(inst.h == inst.h[:1]))
     x = np.broadcast_to(inst.x0, (runs, eta.size, d)).copy()
     e = eta[None, :, None]
@@ -405,6 +505,16 @@ class Config:
     """Large-epoch counts (>= 4 kappa) for instance B."""
     n_eta_b: int = 40
     """Log-spaced admissible step sizes in [1/(mu n K), 1/L] for instance B."""
+    rotating: bool = True
+    """Also run the illustrative rotating-Hessian instance C."""
+    n_c: int = 50
+    """Number of components of instance C."""
+    L_c: float = 1e4
+    """Smoothness of instance C (kappa_c = L_c/mu)."""
+    K_list_c: tuple = (5, 10, 20, 50, 100)
+    """Epoch counts for instance C."""
+    n_eta_c: int = 20
+    """Log-spaced step sizes in [min(1/(mu n K), 1/L), 1/L] for instance C."""
     rr_runs: int = 10
     """Permutation sequences averaged for random reshuffling."""
     seed: int = 0
@@ -425,14 +535,18 @@ class Config:
         for name in ("L", "L_b", "L_large_b"):
             if getattr(self, name) <= self.mu:
                 raise ValueError(f"{name} == {getattr(self, name)!r}, must be > mu == {self.mu}.")
-        for name in ("n_eta", "n_eta_b"):
+        if not isinstance(self.rotating, bool):
+            raise TypeError(f"rotating must be a bool, not {type(self.rotating).__name__}.")
+        check_scalar(self.n_c, "n_c", numbers.Integral, min_val=3)
+        check_scalar(self.L_c, "L_c", numbers.Real, min_val=self.mu, include_boundaries="neither")
+        for name in ("n_eta", "n_eta_b", "n_eta_c"):
             check_scalar(getattr(self, name), name, numbers.Integral, min_val=2)
         check_scalar(self.rr_runs, "rr_runs", numbers.Integral, min_val=1)
         check_scalar(self.seed, "seed", numbers.Integral, min_val=0)
         check_scalar(self.figure_n, "figure_n", numbers.Integral, min_val=1)
         if self.eta_min >= 2.2 / self.L:
             raise ValueError(f"eta_min == {self.eta_min!r}, must be < 2.2/L == {2.2 / self.L}.")
-        for name in ("K_list", "K_list_b", "K_list_large_b"):
+        for name in ("K_list", "K_list_b", "K_list_large_b", "K_list_c"):
             object.__setattr__(self, name, _check_int_tuple(getattr(self, name), name, 1))
         if max(self.K_list) > self.kappa:
             raise ValueError(
@@ -466,6 +580,14 @@ class Config:
         """Step sizes of instance A, shape (n_eta,)."""
         return np.geomspace(self.eta_min, 2.2 / self.L, self.n_eta)
 
+    def eta_grid_c(self, K: int) -> np.ndarray:
+        """Distinct step sizes in [min(1/(mu n_c K), 1/L_c), 1/L_c] of instance C (<= n_eta_c).
+
+        For K < L_c/(mu n_c) the range collapses to the single step size 1/L_c.
+        """
+        lo = min(1.0 / (self.mu * self.n_c * K), 1.0 / self.L_c)
+        return np.unique(np.geomspace(lo, 1.0 / self.L_c, self.n_eta_c))
+
     def eta_grid_b(self, n: int, L: float, K: int) -> np.ndarray:
         """Admissible step sizes [1/(mu n K), 1/L] of instance B, shape (n_eta_b,)."""
         return np.geomspace(1.0 / (self.mu * n * K), 1.0 / L, self.n_eta_b)
@@ -486,6 +608,8 @@ class Result:
         argmin_eta_b: IGD's best step size per K, shape (len(K_list_b),).
         pred_b: (G^2/L)(1 + L/(2 mu n K))^n per K, shape (len(K_list_b),).
         best_large_b: IGD's best gap on the large-epoch run, shape (len(K_list_large_b),).
+        best_c: Instance C ("igd", "rr"), min over eta, shape (len(K_list_c),); empty
+            arrays when ``rotating`` is False.
         figure_K: K grid of the analytic panel, shape (m,).
         figure_bounds: The Table-1 formulas on figure_K (see :func:`theory_bounds`).
     """
@@ -500,6 +624,7 @@ class Result:
     argmin_eta_b: np.ndarray
     pred_b: np.ndarray
     best_large_b: np.ndarray
+    best_c: dict[str, np.ndarray]
     figure_K: np.ndarray
     figure_bounds: dict[str, np.ndarray]
 
@@ -544,12 +669,23 @@ def run(config: Config | None = None) -> Result:
         for K in cfg.K_list_large_b
     ])
 
+    best_c = {"igd": np.empty(0), "rr": np.empty(0)}
+    if cfg.rotating:
+        inst_c = rotating_instance(cfg.n_c, cfg.mu, cfg.L_c, cfg.G)
+        best_c = {
+            "igd": np.array([igd_gap(inst_c, cfg.eta_grid_c(K), K).min()
+                             for K in cfg.K_list_c]),
+            "rr": np.array([rr_gap(inst_c, cfg.eta_grid_c(K), K, runs=cfg.rr_runs,
+                                   seed=rng).min() for K in cfg.K_list_c]),
+        }
+
     fig_K = np.geomspace(1.0, 1e6, 400)
     fig_bounds = theory_bounds(fig_K, n=cfg.figure_n, mu=1.0, L=cfg.figure_kappa, G=1.0)
     logger.info("incremental_gd: best IGD gaps A %s, B %s", best_a["igd"], best_b["igd"])
     return Result(
         config=cfg, eta_a=eta_a, gap_a=gap_a, best_a=best_a, eta_b=eta_b, gap_b=gap_b,
         best_b=best_b, argmin_eta_b=argmin_eta_b, pred_b=pred_b, best_large_b=best_large,
+        best_c=best_c,
         figure_K=fig_K, figure_bounds=fig_bounds,
     )
 
@@ -645,6 +781,22 @@ def claims(result: Result) -> list[Claim]:
         slope_large,
         -2.3 <= slope_large <= -1.7,
     ))
+    if cfg.rotating:
+        g = result.best_c["igd"]
+        flat = float(g.max() / g.min())
+        out.append(Claim(
+            "igd_plateau_rotating",
+            "instance C (illustrative): IGD best gap flat in K, max/min over K_list_c < 1.4",
+            f"gaps {np.array2string(g, precision=3)}; max/min {flat:.3f}",
+            flat < 1.4,
+        ))
+        ratio_c = result.best_c["igd"] / result.best_c["rr"]
+        out.append(Claim(
+            "igd_slower_than_rr_rotating",
+            "instance C: IGD/RR best-gap ratio >= 100 for every K",
+            np.array2string(ratio_c, precision=3),
+            bool(np.all(ratio_c >= 100)),
+        ))
     k_cross, nc_above, sgd_below = _figure1_checks(
         result.figure_K, result.figure_bounds, cfg.figure_n, cfg.figure_kappa
     )
@@ -691,7 +843,8 @@ def plot(result: Result) -> dict:
     labels = {"igd": "IGD", "rr": "RR", "sgd": "SGD (with repl.)"}
     figs = {}
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ncols = 3 if cfg.rotating else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
     K = np.asarray(cfg.K_list, dtype=float)
     th = theory_bounds(K, n=cfg.n, mu=cfg.mu, L=cfg.L, G=cfg.G)
     ax = axes[0]
@@ -710,6 +863,14 @@ def plot(result: Result) -> dict:
                 label="(G²/L)(1+κ/(2nK))ⁿ")
     ax.set(xlabel="epochs K", title=f"B: nonconvex components (n={cfg.n_b}, κ={cfg.kappa_b:g})")
     ax.legend(fontsize=8)
+    if cfg.rotating:
+        ax = axes[2]
+        Kc = np.asarray(cfg.K_list_c, dtype=float)
+        for a in ("igd", "rr"):
+            ax.loglog(Kc, result.best_c[a], "o-", color=colors[a], label=labels[a])
+        ax.set(xlabel="epochs K",
+               title=f"C: rotating Hessians (n={cfg.n_c}, κ={cfg.L_c / cfg.mu:g})")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     figs["headline"] = fig
 

@@ -13,12 +13,18 @@ from rlhf_gbpm.analysis._framework import load_config
 from rlhf_gbpm.errors import ConfigError
 
 
+def _grad(inst, i, x):
+    if isinstance(inst, igd.DenseQuadratics):
+        return (x - inst.c[i]) @ inst.A[i].T
+    return inst.h[i] * x + inst.b[i]
+
+
 def _simulate(inst, eta, orders):
     """Brute-force component-by-component run; orders has shape (K, n)."""
     x = np.broadcast_to(inst.x0, (eta.size, inst.x0.size)).astype(float).copy()
     for order in orders:
         for i in order:
-            x = x - eta[:, None] * (inst.h[i] * x + inst.b[i])
+            x = x - eta[:, None] * _grad(inst, i, x)
     return inst.gap(x)
 
 
@@ -30,17 +36,18 @@ def default_result():
 def test_igd_closed_form_matches_brute_force():
     eta = np.geomspace(1e-4, 1.5e-2, 7)
     for inst in (igd.identical_hessian_instance(10, 1.0, 100.0, 1.0, 7),
-                 igd.nonconvex_instance(8, 50.0, 1.0)):
+                 igd.nonconvex_instance(8, 50.0, 1.0), igd.rotating_instance(9, 1.0, 60.0, 1.0)):
         K = 7
         ref = _simulate(inst, eta, np.tile(np.arange(inst.n), (K, 1)))
         np.testing.assert_allclose(igd.igd_gap(inst, eta, K), ref, rtol=1e-9, atol=1e-14)
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_rr_matches_brute_force_with_same_permutations(shared):
+@pytest.mark.parametrize("kind", ["shared", "separable", "dense"])
+def test_rr_matches_brute_force_with_same_permutations(kind):
     rng = np.random.default_rng(3)
-    inst = (igd.identical_hessian_instance(10, 1.0, 100.0, 1.0, 5) if shared
-            else igd.nonconvex_instance(8, 50.0, 1.0))
+    inst = {"shared": igd.identical_hessian_instance(10, 1.0, 100.0, 1.0, 5),
+            "separable": igd.nonconvex_instance(8, 50.0, 1.0),
+            "dense": igd.rotating_instance(8, 1.0, 60.0, 1.0)}[kind]
     K, runs = 5, 3
     perms = np.argsort(rng.random((runs, K, inst.n)), axis=-1)
     eta = np.geomspace(1e-3, 1e-2, 5)
@@ -75,7 +82,7 @@ def test_theory_bounds_closed_forms():
 
 def test_default_claims_hold(default_result):
     cl = igd.claims(default_result)
-    assert len(cl) == 10
+    assert len(cl) == 12
     failed = [c for c in cl if not c.holds]
     assert not failed, failed
     # spec P1 calibration values (deterministic): IGD 1.11e-2 at K=20, SGD 6.8e-4
@@ -94,6 +101,14 @@ def test_contrasts_fail_for_the_wrong_algorithm(default_result):
     assert np.all(r.best_b["rr"] / r.pred_b < 0.03)
     # RR is not n/10 times slower than SGD on instance A
     assert np.all(r.best_a["rr"] / r.best_a["sgd"] < cfg.n / 10)
+
+
+def test_rotating_instance_properties():
+    inst = igd.rotating_instance(12, 2.0, 50.0, 1.5)
+    np.testing.assert_allclose(inst.x_star, 0.0, atol=1e-12)
+    np.testing.assert_allclose(inst.hessian, 26.0 * np.eye(2), atol=1e-12)
+    grads = np.einsum("nij,nj->ni", inst.A, -inst.c)  # gradients at x* = 0
+    np.testing.assert_allclose(np.linalg.norm(grads, axis=1), 1.5)
 
 
 def test_large_epoch_instance_a_stops_biting():
@@ -132,7 +147,8 @@ def test_cli_smoke(tmp_path):
     toml = tmp_path / "tiny.toml"
     toml.write_text(
         "n = 20\nL = 100.0\nK_list = [5, 10, 20, 40]\nn_eta = 60\nn_b = 20\nL_b = 200.0\n"
-        "K_list_b = [10, 20]\nK_list_large_b = [800, 1600]\nrr_runs = 3\n"
+        "K_list_b = [10, 20]\nK_list_large_b = [800, 1600]\nrr_runs = 3\nn_c = 10\n"
+        "L_c = 100.0\nK_list_c = [2, 4]\n"
     )
     out = tmp_path / "out"
     proc = subprocess.run(
