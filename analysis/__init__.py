@@ -14,6 +14,7 @@ from rlhf_gbpm.analysis._framework import get_study as get_study
 from rlhf_gbpm.analysis._framework import list_studies as list_studies
 from rlhf_gbpm.analysis._framework import load_config as load_config
 from rlhf_gbpm.analysis._framework import run_study as run_study
+from rlhf_gbpm.analysis._framework import torch_threads as torch_threads
 
 __all__ = [
     "STUDIES",
@@ -26,4 +27,5 @@ __all__ = [
     "list_studies",
     "load_config",
     "run_study",
+    "torch_threads",
 ]

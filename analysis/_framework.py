@@ -239,7 +239,7 @@ def run_study(name: str, config=None, out_dir: str | Path | None = None) -> Stud
         for key, fig in figures.items():
             for ext in ("png", "pdf"):
                 path = out / f"{name}_{key}.{ext}"
-                fig.savefig(path, dpi=120, bbox_inches="tight")
+                fig.savefig(path, dpi=100, bbox_inches="tight")
                 files.append(path)
             plt.close(fig)
         for fmt, ext in (("markdown", "md"), ("csv", "csv")):

@@ -1,0 +1,152 @@
+"""Tests for rlhf_gbpm.analysis._framework: claims, config loading, registry, study runner."""
+
+import dataclasses
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from rlhf_gbpm.analysis import _framework as fw
+
+from rlhf_gbpm.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """A config with validation, like a study's."""
+
+    steps: int = 3
+    """Steps."""
+    sizes: tuple[int, ...] = (1, 2)
+    """Sizes."""
+    pairs: tuple[tuple[float, ...], ...] = ((0.0, 1.0),)
+    """Pairs."""
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"steps == {self.steps}, must be >= 1.")
+
+
+def test_claim_coerces_fields():
+    c = fw.Claim("x", "ratio > 0.9", np.float64(0.912345678), np.bool_(True))
+    assert c.observed == "0.9123" and c.holds is True and isinstance(c.holds, bool)
+    c = fw.Claim("y", "e", np.array([0.5, 0.25]), 0)
+    assert c.observed == "[0.5 , 0.25]" and c.holds is False
+
+
+def test_claims_table_formats():
+    claims = [fw.Claim("a", "x > 1", "2", True), fw.Claim("b", "y < 0", "1", False)]
+    md = fw.claims_table(claims)
+    assert md.splitlines()[0] == "| claim | expected | observed | holds |"
+    assert "| a | x > 1 | 2 | yes |" in md and "| b | y < 0 | 1 | NO |" in md
+    csv_text = fw.claims_table(claims, "csv")
+    assert csv_text.splitlines()[1] == "a,x > 1,2,True"
+    with pytest.raises(ValueError, match="fmt == 'html', must be 'markdown' or 'csv'."):
+        fw.claims_table(claims, "html")
+
+
+def test_load_config_sources(tmp_path):
+    assert fw.load_config(ToyConfig) == ToyConfig()
+    cfg = ToyConfig(steps=5)
+    assert fw.load_config(ToyConfig, cfg) is cfg
+    got = fw.load_config(ToyConfig, {"steps": 7, "sizes": [4, 5], "pairs": [[1.0, 2.0]]})
+    assert got == ToyConfig(steps=7, sizes=(4, 5), pairs=((1.0, 2.0),))
+    top = tmp_path / "top.toml"
+    top.write_text("steps = 9\nsizes = [3]\n")
+    assert fw.load_config(ToyConfig, top) == ToyConfig(steps=9, sizes=(3,))
+    table = tmp_path / "table.toml"
+    table.write_text("[config]\nsteps = 2\n")
+    assert fw.load_config(ToyConfig, str(table)) == ToyConfig(steps=2)
+
+
+def test_load_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'stpes' for ToyConfig; valid"):
+        fw.load_config(ToyConfig, {"stpes": 1})
+    with pytest.raises(ConfigError, match="invalid ToyConfig: steps == 0, must be >= 1."):
+        fw.load_config(ToyConfig, {"steps": 0})
+    with pytest.raises(ConfigError, match="does not exist"):
+        fw.load_config(ToyConfig, tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = = 3\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        fw.load_config(ToyConfig, bad)
+    with pytest.raises(ConfigError, match="config must be None, a dict or a TOML path, got int"):
+        fw.load_config(ToyConfig, 3)
+
+
+def test_registry_lists_the_nine_studies():
+    names = fw.list_studies()
+    assert len(names) == 9 and len(set(names)) == 9
+    assert {"sam_diagonal", "incremental_adam", "continual_classification"} <= set(names)
+    assert all(fw.STUDIES[n] == f"rlhf_gbpm.analysis.{n}" for n in names)
+    with pytest.raises(ValueError, match="study == 'nope', must be one of"):
+        fw.get_study("nope")
+    mod = fw.get_study("continual_classification")
+    for attr in ("NAME", "DESCRIPTION", "REFERENCE", "Config", "run", "plot", "claims"):
+        assert hasattr(mod, attr)
+    assert mod.NAME == "continual_classification"
+
+
+def test_geometric_steps():
+    s = fw.geometric_steps(1000, 20)
+    assert s[0] == 1 and s[-1] == 1000 and np.all(np.diff(s) > 0)
+    assert s.dtype == np.int64 and 10 <= len(s) <= 22
+    ratios = s[1:] / s[:-1]
+    assert ratios[-5:].max() < 1.6  # geometric spacing once integer rounding stops mattering
+    np.testing.assert_array_equal(fw.geometric_steps(5, 50, start=0), [0, 1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match="total == 3, must be >= start == 5."):
+        fw.geometric_steps(3, start=5)
+
+
+def test_fit_loglog_slope():
+    x = np.geomspace(1, 1e4, 30)
+    assert fw.fit_loglog_slope(x, 3 * x**-2) == pytest.approx(-2.0)
+    assert np.isnan(fw.fit_loglog_slope(x, -x))  # no positive ordinate
+    assert np.isnan(fw.fit_loglog_slope([1, 2, 3], [1, 0, np.inf]))  # one usable point
+
+
+def test_torch_threads_restores():
+    before = torch.get_num_threads()
+    with fw.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num == 0, must be >= 1."):
+        with fw.torch_threads(0):
+            pass
+
+
+def test_run_study_writes_figures_and_tables(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mod = types.ModuleType("toy_study")
+    mod.Config = ToyConfig
+    mod.run = lambda cfg: {"steps": cfg.steps}
+    mod.claims = lambda res: [fw.Claim("steps_positive", "steps > 0", res["steps"],
+                                       res["steps"] > 0)]
+
+    def plot(res):
+        fig, ax = plt.subplots()
+        ax.plot([0, res["steps"]])
+        return {"headline": fig}
+
+    mod.plot = plot
+    monkeypatch.setitem(sys.modules, "toy_study", mod)
+    monkeypatch.setitem(fw.STUDIES, "toy", "toy_study")
+    out = fw.run_study("toy", {"steps": 4}, tmp_path)
+    assert out.all_hold and out.config == ToyConfig(steps=4)
+    names = sorted(p.name for p in out.files)
+    assert names == ["toy_claims.csv", "toy_claims.md", "toy_headline.pdf", "toy_headline.png"]
+    assert "| steps_positive | steps > 0 | 4 | yes |" in (tmp_path / "toy_claims.md").read_text()
+    assert fw.run_study("toy", None).files == []  # nothing written without out_dir
+
+
+def test_cli_lists_studies():
+    proc = subprocess.run([sys.executable, "-m", "rlhf_gbpm.experiments.cli", "study", "--list"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert proc.stdout.split() == fw.list_studies()
