@@ -17,6 +17,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
@@ -32,8 +34,17 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 _limits: list[Any] = []  # keeps the worker's threadpool limit alive
 
 
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """Exit this worker once its parent is gone (e.g. the sweep was SIGKILLed)."""
+    while True:
+        time.sleep(period)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _init_worker() -> None:
-    """Process-pool initializer: one BLAS/OpenMP thread per worker."""
+    """Process-pool initializer: one BLAS/OpenMP thread per worker, exit with the parent."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     from threadpoolctl import threadpool_limits

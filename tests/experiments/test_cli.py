@@ -145,6 +145,27 @@ def _finished_parts(out: Path) -> int:
     return index.read_bytes().count(b"\n") if index.exists() else 0
 
 
+def _children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
     """Interrupt a sweep twice (SIGKILL, then Ctrl-C); resuming ends with the same table."""
     reference = run_sweep(load_config(FAKE_CONFIG), tmp_path / "ref", progress=False).table
@@ -163,6 +184,8 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
         args = ["run", str(config), "--out", str(out), "--no-plots", "--no-progress"]
         if i:
             args.append("--resume")
+        else:  # first on the process pool: its workers must not outlive a killed sweep
+            args += ["--backend", "process", "--workers", "2"]
         proc = subprocess.Popen([sys.executable, "-m", "rlhf_gbpm.experiments.cli", *args],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
@@ -170,11 +193,17 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
             assert time.monotonic() < deadline, "sweep made no progress"
             time.sleep(0.02)
         time.sleep(rng.uniform(0.0, 0.15))  # land anywhere inside the next chunk or write
+        workers = _children(proc.pid)
         proc.send_signal(sig)  # a kill, then Ctrl-C
         proc.wait(timeout=60)
         err = proc.stderr.read().decode()
         if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL, err
+            assert len(workers) >= 2  # two pool workers (and the resource tracker)
+            deadline = time.monotonic() + 30
+            while any(_alive(w) for w in workers):
+                assert time.monotonic() < deadline, "pool workers outlived the sweep"
+                time.sleep(0.1)
         else:
             assert proc.returncode == 130, err
             assert f"Continue with: rlhf-gbpm run --resume --out {out}" in err
