@@ -72,7 +72,8 @@ class PairStatistics:
             self.x[b, ctx[new]] = pair_features(f[:, self.iu], f[:, self.ju])
             self.seen[b, ctx[new]] = True
 
-    def add(self, feats: np.ndarray, ctx: np.ndarray, pair: np.ndarray, r: np.ndarray) -> None:
+    def add(self, feats: np.ndarray, ctx: np.ndarray, pair: np.ndarray, r: np.ndarray,
+            mask: np.ndarray | None = None) -> None:
         """Add one comparison per run.
 
         Args:
@@ -80,18 +81,26 @@ class PairStatistics:
             ctx: Context indices, shape (B,).
             pair: Actions, shape (B, 2).
             r: Outcomes in {0, 1}, shape (B,).
+            mask: Optional bool (B,): only these runs record their comparison.
         """
         self.observe_contexts(feats, ctx)
         rows = np.arange(self.B)
+        if mask is not None:
+            rows, ctx, pair, r = rows[mask], ctx[mask], pair[mask], r[mask]
         self.counts[rows, ctx, pair[:, 0], pair[:, 1]] += 1.0
         self.wins[rows, ctx, pair[:, 0], pair[:, 1]] += r
 
-    def data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def data(self, *, with_ties: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Weighted data of the unordered pairs.
 
+        Args:
+            with_ties: Append one row x = 0 weighted by the number of plays of a pair (a, a)
+                (constant loss m(0), zero gradient), so that the total weight equals the
+                number of comparisons: needed where the loss is a mean (nuclear-norm MLE).
+
         Returns:
-            x of shape (B, C*P, D), win fractions r of shape (B, C*P) (1/2 where unplayed) and
-            play counts n of shape (B, C*P).
+            x of shape (B, C*P [+1], D), win fractions r of shape (B, C*P [+1]) (1/2 where
+            unplayed) and play counts n of the same shape.
         """
         iu, ju = self.iu, self.ju
         n_ij = self.counts[:, :, iu, ju]
@@ -100,7 +109,13 @@ class PairStatistics:
         wins_i = self.wins[:, :, iu, ju] + (n_ji - self.wins[:, :, ju, iu])
         r = np.where(n > 0, wins_i / np.maximum(n, 1.0), 0.5)
         B, C, P = n.shape
-        return self.x.reshape(B, C * P, -1), r.reshape(B, C * P), n.reshape(B, C * P)
+        x, r, n = self.x.reshape(B, C * P, -1), r.reshape(B, C * P), n.reshape(B, C * P)
+        if with_ties:
+            ties = np.trace(self.counts, axis1=2, axis2=3).sum(axis=1)  # (B,)
+            x = np.concatenate([x, np.zeros((B, 1, x.shape[-1]))], axis=1)
+            r = np.concatenate([r, np.full((B, 1), 0.5)], axis=1)
+            n = np.concatenate([n, ties[:, None]], axis=1)
+        return x, r, n
 
 
 class RawData:

@@ -28,7 +28,7 @@ from rlhf_gbpm._validation import check_scalar
 from rlhf_gbpm.links import Link, get_link
 from rlhf_gbpm.skew import pair_features, skew_dim, vec_to_skew
 
-from ._estimators import RawData
+from ._estimators import PairStatistics, RawData
 from .base import Agent, SNECache, check_policy_param, policy_for_k
 
 __all__ = ["ExploreThenCommit", "TUNINGS"]
@@ -59,7 +59,9 @@ class ExploreThenCommit(Agent):
         S: Optional nuclear-norm bound of Theta: sets kappa and adds the constraint
             ||Theta||_F <= S to the estimator (spec section 9, item 13).
         link: Link name or object of the estimator.
-        lam: Nuclear-norm penalty; None = lambda_theory(T0, d, delta, L_mu).
+        lam: Nuclear-norm penalty; None = lam_scale * lambda_theory(T0, d, delta, L_mu).
+        lam_scale: Constant in front of the theory's penalty, > 0 (the theory's value is
+            conservative when C_min is far below 1/d; see docs/agents.md).
         length_options: Extra keyword arguments of ``etc_exploration_length`` (its constants).
         nuclear_tol: Tolerance of ``fit_nuclear_mle``, > 0.
         nuclear_max_iter: Iteration cap of ``fit_nuclear_mle``, >= 1.
@@ -82,7 +84,8 @@ class ExploreThenCommit(Agent):
                  delta: float | None = None, c_min: float | None = None,
                  kappa: float | None = None, S: float | None = None,
                  link: str | Link = "logistic", lam: float | None = None,
-                 length_options: dict | None = None, nuclear_tol: float = 1e-8,
+                 lam_scale: float = 1.0, length_options: dict | None = None,
+                 nuclear_tol: float = 1e-8,
                  nuclear_max_iter: int = 1000):
         self.exploration = exploration
         self.exploration_length = exploration_length
@@ -95,6 +98,7 @@ class ExploreThenCommit(Agent):
         self.S = S
         self.link = link
         self.lam = lam
+        self.lam_scale = lam_scale
         self.length_options = length_options
         self.nuclear_tol = nuclear_tol
         self.nuclear_max_iter = nuclear_max_iter
@@ -142,6 +146,8 @@ class ExploreThenCommit(Agent):
             )
         if self.lam is not None:
             check_scalar(self.lam, "lam", numbers.Real, min_val=0.0)
+        check_scalar(self.lam_scale, "lam_scale", numbers.Real, min_val=0.0,
+                     include_boundaries="neither")
         if self.length_options is not None and not isinstance(self.length_options, dict):
             raise TypeError(
                 f"length_options must be a dict, not {type(self.length_options).__name__}."
@@ -160,11 +166,9 @@ class ExploreThenCommit(Agent):
             else:
                 from rlhf_gbpm.design import e_optimal_design
 
-                self.exploration_ = np.stack(
-                    [np.asarray(e_optimal_design(feats[b]).policy, dtype=float).reshape(K)
-                     for b in range(B)])
-                self.exploration_ = np.maximum(self.exploration_, 0.0)
-                self.exploration_ /= self.exploration_.sum(axis=-1, keepdims=True)
+                design = np.asarray(e_optimal_design(feats).policy, dtype=float)  # (B, K)
+                design = np.maximum(design, 0.0)
+                self.exploration_ = design / design.sum(axis=-1, keepdims=True)
         else:
             self.exploration_ = policy_for_k(self.exploration, "exploration", K, B)
         self.exploration_length_ = self._lengths(feats)
@@ -175,7 +179,7 @@ class ExploreThenCommit(Agent):
         return 1.0 / float(self.horizon if self.horizon is not None else max(t0, 2))
 
     def _lengths(self, feats) -> np.ndarray:
-        """T0 per run: given, or from the theory per distinct (eta, C_min)."""
+        """T0 per run: given, or from the theory (per-run eta and C_min)."""
         B = self.num_runs_
         if self.exploration_length is not None:
             return np.full(B, int(self.exploration_length), dtype=np.int64)
@@ -188,23 +192,19 @@ class ExploreThenCommit(Agent):
             cmins = np.asarray(c_min_fn(feats, self.exploration_), dtype=float).reshape(B)
         kappa = self.kappa if self.kappa is not None else self._link.kappa(self.S, "nuclear")
         beta = float(self.regularizer_.beta(self.K_))
-        options = dict(self.length_options or {})
-        out = np.empty(B, dtype=np.int64)
-        memo: dict[tuple[float, float], int] = {}
-        for b in range(B):  # once per reset; distinct (eta, c_min) pairs only
-            key = (float(self.eta_[b]), float(cmins[b]))
-            if key not in memo:
-                memo[key] = int(etc_exploration_length(
-                    int(self.horizon), eta=key[0], beta=beta, rank=int(self.rank), d=self.d_,
-                    c_min=key[1], kappa=float(kappa), delta=self._delta(), tuning=self.tuning,
-                    **options))
-            out[b] = memo[key]
-        return out
+        t0 = etc_exploration_length(
+            int(self.horizon), eta=self.eta_, beta=beta, rank=int(self.rank), d=self.d_,
+            c_min=cmins, kappa=float(kappa), delta=self._delta(), tuning=self.tuning,
+            **dict(self.length_options or {}))
+        return np.broadcast_to(np.asarray(t0, dtype=np.int64), (B,)).copy()
 
     def _start(self, feats):
         B, K, d = feats.shape
-        cap = int(self.exploration_length_.max())
-        self._data = RawData(B, skew_dim(d), cap)
+        if self._context_kind == "finite":
+            # exact compression: per-(context, unordered pair) counts, O(C K^2 D) memory
+            self._stats = PairStatistics(B, K, d)
+        else:
+            self._data = RawData(B, skew_dim(d), int(self.exploration_length_.max()))
         self.theta_vec_ = np.zeros((B, skew_dim(d)))
         self.committed_ = np.zeros(B, dtype=bool)
         self.lam_ = np.full(B, np.nan)
@@ -230,8 +230,12 @@ class ExploreThenCommit(Agent):
         exploring = ~self.committed_
         if not np.any(exploring):
             return  # feedback after the commit is unused
-        rows = np.arange(feats.shape[0])
-        self._data.add(pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]]), reward)
+        if self._context_kind == "finite":
+            self._stats.add(feats, ctx, pair, reward, mask=exploring)
+        else:
+            rows = np.arange(feats.shape[0])
+            self._data.add(pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]]),
+                           reward)
         done = exploring & (self.exploration_length_ == self.t_ + 1)
         if np.any(done):
             self._commit(np.flatnonzero(done), self.t_ + 1)
@@ -240,14 +244,19 @@ class ExploreThenCommit(Agent):
         """Fit the nuclear-norm MLE on the first t0 comparisons of runs ``idx``."""
         from rlhf_gbpm.estimation import fit_nuclear_mle, lambda_theory
 
-        x, r = self._data.data()
-        lam = (float(self.lam) if self.lam is not None else
-               float(lambda_theory(t0, self.d_, self._delta(t0), self._link.L_mu)))
+        if self._context_kind == "finite":
+            x, r, n = self._stats.data(with_ties=True)
+            x, r, n = x[idx], r[idx], n[idx]
+        else:
+            x, r = self._data.data()
+            x, r, n = x[idx, :t0], r[idx, :t0], None
+        lam = (float(self.lam) if self.lam is not None else self.lam_scale
+               * float(lambda_theory(t0, self.d_, self._delta(t0), self._link.L_mu)))
         kwargs = {"lam": lam, "link": self._link, "tol": self.nuclear_tol,
                   "max_iter": self.nuclear_max_iter}
         if self.S is not None:
             kwargs["S"] = float(self.S)
-        res = fit_nuclear_mle(x[idx, :t0], r[idx, :t0], **kwargs)
+        res = fit_nuclear_mle(x, r, weights=n, **kwargs)
         self.theta_vec_[idx] = np.asarray(res.theta, dtype=float)
         self.lam_[idx] = lam
         self.committed_[idx] = True
