@@ -55,6 +55,9 @@ AGENTS: dict[str, str] = {
 
 BACKENDS = ("inprocess", "process", "ray")
 
+# env keyword arguments the runner sets itself
+_RUNNER_ENV_KEYS = ("horizon", "max_episode_steps", "num_envs", "regularizer", "eta")
+
 _KNOWN_REGULARIZERS = (
     "kl", "shannon", "l2", "chi2_half", "chi2", "tsallis", "tsallis_half", "kl_plus_chi2",
 )
@@ -572,6 +575,13 @@ class ExperimentConfig:
             raise _fail("sizes", f"must be a non-empty list of tables ([[sizes]]), got "
                         f"{sizes!r}.")
         kwargs["sizes"] = tuple(_check_table(s, f"sizes[{i}]") for i, s in enumerate(sizes))
+        places = [("env.params", kwargs["env"].params)] + \
+            [(f"sizes[{i}]", s) for i, s in enumerate(kwargs["sizes"])]
+        for where, table in places:
+            for k in _RUNNER_ENV_KEYS:
+                if k in table:
+                    raise _fail(f"{where}.{k}", "is set by the runner (from the top-level "
+                                "horizon and the number of runs); remove it.")
         for i, size in enumerate(kwargs["sizes"]):
             for k in size:
                 if k in kwargs["env"].params:

@@ -268,7 +268,8 @@ def _make_builtin_env(chunk: Chunk, regularizer, etas: np.ndarray):
     import rlhf_gbpm.envs as envs  # registers the ids
 
     params = dict(chunk.env_params)
-    params.setdefault("horizon", chunk.horizon)
+    params["horizon"] = chunk.horizon
+    params["max_episode_steps"] = chunk.horizon  # else the registration's limit may cut runs
     env = gym.make_vec(chunk.env_id, num_envs=chunk.num_runs,
                        vectorization_mode="vector_entry_point", **params)
     return envs.VectorRegretMonitor(env, regularizer, etas)

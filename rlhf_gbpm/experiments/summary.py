@@ -39,6 +39,9 @@ RUN_KEYS = ("agent", "regularizer", "size", "eta")
 def fit_curves(t: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Least-squares fits y ~ a log t + b and y ~ c sqrt t + e for many curves at once.
 
+    A thin batch wrapper of :func:`rlhf_gbpm.regret.fit_regret_rates` (all given rounds are
+    used; select them beforehand).
+
     Args:
         t: Rounds, shape (n,), all >= 1, at least two distinct values.
         y: Curves, shape (R, n) (one row per run).
@@ -51,27 +54,18 @@ def fit_curves(t: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     Raises:
         ValueError: If ``t`` has fewer than two distinct values or shapes disagree.
     """
+    from rlhf_gbpm.regret import fit_regret_rates
+
     t = np.asarray(t, dtype=float)
     y = np.atleast_2d(np.asarray(y, dtype=float))
     if t.ndim != 1 or y.shape[-1] != t.shape[0]:
         raise ValueError(f"y must have shape (R, {t.shape[0]}), got {y.shape}.")
     if np.unique(t).size < 2:
         raise ValueError("t must hold at least two distinct rounds to fit a rate.")
-    out = {}
-    ybar = y.mean(axis=1, keepdims=True)
-    sst = np.sum((y - ybar) ** 2, axis=1)
-    for name, f in (("log", np.log(t)), ("sqrt", np.sqrt(t))):
-        fc = f - f.mean()
-        slope = (y - ybar) @ fc / np.dot(fc, fc)
-        intercept = ybar[:, 0] - slope * f.mean()
-        resid = y - (slope[:, None] * f + intercept[:, None])
-        sse = np.sum(resid**2, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), 1.0)
-        out[f"{name}_slope"] = slope
-        out[f"{name}_intercept"] = intercept
-        out[f"{name}_r2"] = r2
-    return out
+    fit = fit_regret_rates(y, t, t_min=0)
+    return {name: np.asarray(getattr(fit, name), dtype=float) for name in
+            ("log_slope", "log_intercept", "log_r2", "sqrt_slope", "sqrt_intercept",
+             "sqrt_r2")}
 
 
 def fit_rates(table: pd.DataFrame, *, min_t: int = 10,

@@ -73,6 +73,11 @@ BAD = [
                                        "place."),
     (dict(sizes=[{"K": 3}, {"K": 3}]), "sizes: must not repeat a size."),
     (dict(frobnicate=1), "frobnicate: unknown key; valid keys are"),
+    (dict(env={"id": "x:y", "params": {"horizon": 10}}),
+     "env.params.horizon: is set by the runner (from the top-level horizon and the number of "
+     "runs); remove it."),
+    (dict(sizes=[{"K": 3, "max_episode_steps": 5}]),
+     "sizes[0].max_episode_steps: is set by the runner"),
 ]
 
 
