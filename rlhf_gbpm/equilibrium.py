@@ -262,8 +262,10 @@ def dual_gap(policy, A, regularizer: str | Regularizer, eta) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray):
-    """Solve (I - M J) x = rhs with J = diag(d) - d d^T / sum(d); M (B, K, K), d, rhs (B, K).
+def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
+    """Solve (I - c M J) x = rhs with J = diag(d) - d d^T / sum(d).
+
+    Shapes: M (B, K, K), d and rhs (B, K), c = ``scale`` (B,) or 1.
 
     Columns of J vanish off the support {d_i > 0}, so only an m x m block needs a dense
     solve, m the largest support in the batch (entries with d_i below 1e-13 max(d) count as
@@ -272,18 +274,23 @@ def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray):
     B, K = d.shape
     d = np.where(d > 1e-13 * np.max(d, axis=-1, keepdims=True), d, 0.0)
     m = int(np.max(np.sum(d > 0, axis=-1)))
-    if m >= 0.75 * K:
-        idx = np.broadcast_to(np.arange(K), (B, K))
-        m = K
+    if m >= 0.75 * K:  # (nearly) full support: no gathering
+        idx, m, ds, m_cols, rhs_s = None, K, d, M, rhs
     else:
         idx = np.argsort(-d, axis=-1)[:, :m]
-    ds = np.take_along_axis(d, idx, axis=-1)
-    jss = -ds[:, :, None] * ds[:, None, :] / ds.sum(axis=-1)[:, None, None]
-    jss[:, np.arange(m), np.arange(m)] += ds
-    m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
-    mj = m_cols @ jss  # M_{.S} J_SS, (B, K, m)
-    m_ss = np.eye(m)[None] - np.take_along_axis(mj, idx[:, :, None], axis=1)
-    x_s = np.linalg.solve(m_ss, np.take_along_axis(rhs, idx, axis=-1)[..., None])[..., 0]
+        ds = np.take_along_axis(d, idx, axis=-1)
+        m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
+        rhs_s = np.take_along_axis(rhs, idx, axis=-1)
+    # M_{.S} J_SS = M_{.S} diag(d_S) - (M_{.S} d_S) d_S^T / sum(d_S), without a matmul
+    md = np.einsum("bkm,bm->bk", m_cols, ds) / ds.sum(axis=-1, keepdims=True)
+    mj = m_cols * ds[:, None, :] - md[:, :, None] * ds[:, None, :]  # (B, K, m)
+    if scale is not None:
+        mj *= scale[:, None, None]
+    m_ss = -(mj if idx is None else np.take_along_axis(mj, idx[:, :, None], axis=1))
+    m_ss[:, np.arange(m), np.arange(m)] += 1.0
+    x_s = np.linalg.solve(m_ss, rhs_s[..., None])[..., 0]
+    if idx is None:
+        return x_s
     x = rhs + np.einsum("bkm,bm->bk", mj, x_s)
     np.put_along_axis(x, idx, x_s, axis=-1)
     return x
@@ -339,29 +346,42 @@ class _Problems:
             self.r = np.where(ok[:, None], r, 0.0)
             self.v = np.where(ok[:, None], v, 0.0)
             self.s_start = s0
+        self.all_cold = bool(np.all(self.cold))
+
+    def _rot(self, idx, x):
+        r, v = self.r[idx], self.v[idx]
+        return r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
 
     def mvec(self, idx, t, x):
         """M(t) x for problems ``idx`` at homotopy parameters ``t``."""
         ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
-        r, v = self.r[idx], self.v[idx]
-        rot = r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
+        if self.all_cold:
+            return t[:, None] * ax
         ca = np.where(self.cold[idx], t, 1.0)
-        return ca[:, None] * ax + (1.0 - t)[:, None] * rot
+        return ca[:, None] * ax + (1.0 - t)[:, None] * self._rot(idx, x)
 
     def mmat(self, idx, t):
         """M(t) as matrices, shape (len(idx), K, K)."""
+        if self.all_cold:
+            return (t * self.eta[idx])[:, None, None] * self.A[idx]
         r, v = self.r[idx], self.v[idx]
         rot = r[:, :, None] * v[:, None, :] - v[:, :, None] * r[:, None, :]
         ca = np.where(self.cold[idx], t, 1.0)
         return ((ca * self.eta[idx])[:, None, None] * self.A[idx]
                 + (1.0 - t)[:, None, None] * rot)
 
+    def jsolve(self, idx, t, d, rhs):
+        """Solve (I - M(t) J) x = rhs for problems ``idx``."""
+        if self.all_cold:
+            return _jacobian_solve(self.A[idx], d, rhs, scale=t * self.eta[idx])
+        return _jacobian_solve(self.mmat(idx, t), d, rhs)
+
     def dmvec(self, idx, x):
         """dM/dt x (M(1) - M(0) for both kinds of path)."""
         ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
-        r, v = self.r[idx], self.v[idx]
-        rot = r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
-        return np.where(self.cold[idx, None], ax, -rot)
+        if self.all_cold:
+            return ax
+        return np.where(self.cold[idx, None], ax, -self._rot(idx, x))
 
     def residual(self, idx, s, t):
         p, d, _ = self.reg.br1(s, self.rho[idx])
@@ -385,7 +405,9 @@ def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | 
     def predict(idx, tp, sp, tn):
         # tangent predictor along s*(t): ds/dt = (I - M(t) J)^{-1} (dM/dt) p
         p, d, _ = prob.reg.br1(sp, rho[idx])
-        tangent = _jacobian_solve(prob.mmat(idx, tp), d, prob.dmvec(idx, p))
+        tangent = prob.dmvec(idx, p)
+        if np.any(tp > 0) or not np.all(prob.cold[idx]):  # M(0) = 0 on a cold path
+            tangent = prob.jsolve(idx, tp, d, tangent)
         return sp + (tn - tp)[:, None] * tangent
 
     s = predict(np.arange(B), t_prev, s_prev, t_cur)
@@ -464,7 +486,7 @@ def _shrink_stage(idx, t_prev, t_cur, growth, s, s_prev, stage_it, status, predi
 
 def _line_search(prob: _Problems, act, s, t, F, d):
     """Backtracking (Armijo) on ||F||^2 along the Newton direction; returns (s_new, ok)."""
-    delta = _jacobian_solve(prob.mmat(act, t), d, -F)
+    delta = prob.jsolve(act, t, d, -F)
     m0 = np.sum(F * F, axis=-1)
     step = np.ones(act.size)
     s_new = s.copy()

@@ -1,0 +1,116 @@
+"""Throughput of the batched SNE solver against cvxpy and a per-problem scipy loop.
+
+For each (K, batch size, regularizer, eta) the script solves the same random GBPM games
+(``random_instance``, d = 5, rank 1, S = 5) three ways and prints one table row:
+
+* ``rlhf_gbpm.solve_sne``: one batched call (score-space Newton with continuation);
+* cvxpy: the convex program of spec gbpm.md section 8.2, one Clarabel solve per problem,
+  tolerances tightened to the solver's limit (``method="cvxpy"``), timed on a subset;
+* scipy: ``scipy.optimize.root(method="hybr")`` per problem on the same score-space
+  equation s = eta A BR(s), xtol 1e-12 (for KL the log-ratio root finding of the authors'
+  code, up to a change of coordinates).
+
+Accuracy is reported next to the time as the largest dual gap DGap_eta over the problems
+(the certificate is computed the same way for all three); the ratios compare seconds per
+problem. Run ``python benchmarks/bench_equilibrium.py`` (about two minutes on one core) or
+``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from scipy import optimize
+from threadpoolctl import threadpool_limits
+
+from rlhf_gbpm import dual_gap, get_regularizer, random_instance, solve_sne
+
+
+def make_games(K: int, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([random_instance(d=5, K=K, rank=1, S=5.0, seed=rng).payoff()
+                     for _ in range(n)])
+
+
+def scipy_loop(A: np.ndarray, reg, eta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-problem scipy root finding in score space; returns (policies, success)."""
+    B, K = A.shape[0], A.shape[-1]
+    rho = np.full((1, K), 1.0 / K)
+    out = np.empty((B, K))
+    ok = np.zeros(B, dtype=bool)
+    for b in range(B):
+        Ab = A[b]
+
+        def fun(s, Ab=Ab):
+            p, _, _ = reg.br1(s[None], rho)
+            return s - eta * (Ab @ p[0])
+
+        res = optimize.root(fun, np.zeros(K), method="hybr", options={"xtol": 1e-12})
+        out[b] = reg.br1(res.x[None], rho)[0][0]
+        ok[b] = res.success
+    return out, ok
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def run_row(K, B, name, eta, n_cvx, n_scipy, rows):
+    A = make_games(K, B, seed=K)
+    reg = get_regularizer(name)
+    solve_sne(A[:2], reg, eta)  # warm up imports and caches
+    res, t_ours = timed(lambda: solve_sne(A, reg, eta))
+    gap_ours = float(res.dual_gap.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cvx, t_cvx = timed(lambda: solve_sne(A[:n_cvx], reg, eta, method="cvxpy"))
+    gap_cvx = float(cvx.dual_gap.max())
+    (pol, ok), t_sp = timed(lambda: scipy_loop(A[:n_scipy], reg, eta))
+    gap_sp = float(np.max(dual_gap(pol, A[:n_scipy], reg, eta)))
+    per = (t_ours / B, t_cvx / n_cvx, t_sp / n_scipy)
+    rows.append((K, B, name, eta, per, (gap_ours, gap_cvx, gap_sp), float(ok.mean()),
+                 bool(res.success.all()), float(res.nit.mean())))
+    print_row(rows[-1])
+
+
+HEADER = (f"{'K':>5} {'B':>5} {'psi':>6} {'eta':>6} | {'ours s/prob':>11} {'gap':>8} "
+          f"{'nit':>5} | {'cvxpy s/prob':>12} {'gap':>8} | {'scipy s/prob':>12} {'gap':>8} "
+          f"{'ok':>4} | {'x cvxpy':>8} {'x scipy':>8}")
+
+
+def print_row(row):
+    K, B, name, eta, per, gaps, ok, success, nit = row
+    print(f"{K:>5} {B:>5} {name:>6} {eta:>6g} | {per[0]:>11.2e} {gaps[0]:>8.1e} {nit:>5.1f} | "
+          f"{per[1]:>12.2e} {gaps[1]:>8.1e} | {per[2]:>12.2e} {gaps[2]:>8.1e} {ok:>4.0%} | "
+          f"{per[1] / per[0]:>8.0f} {per[2] / per[0]:>8.0f}"
+          + ("" if success else "  (ours: some not converged)"), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller batches")
+    args = parser.parse_args()
+    scale = 0.2 if args.quick else 1.0
+    configs = [  # (K, B, n_cvxpy, n_scipy)
+        (20, int(1000 * scale), max(10, int(100 * scale)), max(10, int(200 * scale))),
+        (200, max(4, int(50 * scale)), 4, 10),
+        (1000, max(2, int(8 * scale)), 1, 2),
+    ]
+    rows = []
+    print(HEADER)
+    with threadpool_limits(1):  # one core for every method
+        for K, B, n_cvx, n_sp in configs:
+            for name in ("kl", "l2", "tsallis_half"):
+                for eta in (1.0, 100.0):
+                    if K == 1000 and eta == 100.0:
+                        continue
+                    run_row(K, B, name, eta, n_cvx, n_sp, rows)
+
+
+if __name__ == "__main__":
+    main()
