@@ -35,7 +35,7 @@ import numpy as np
 from rlhf_gbpm.analysis import _pruning_scores as ps
 from rlhf_gbpm.analysis._framework import Claim
 
-from rlhf_gbpm._validation import as_generator, check_scalar
+from rlhf_gbpm._validation import as_generator, check_array, check_scalar
 
 __all__ = [
     "NAME",
@@ -217,6 +217,20 @@ def train_mlp_ensemble(x_train, y_train, subsets, *, hidden: int = 128, epochs: 
     """
     import torch
 
+    x_train = check_array(x_train, "x_train", shape=("N", None))
+    sizes = {"N": x_train.shape[0]}
+    y_train = check_array(y_train, "y_train", shape=("N",), dtype=np.int64, sizes=sizes)
+    subsets = check_array(subsets, "subsets", shape=(None, None), dtype=np.int64)
+    if subsets.size == 0 or subsets.min() < 0 or subsets.max() >= x_train.shape[0]:
+        raise ValueError(f"subsets must be non-empty indices in [0, {x_train.shape[0]}).")
+    for name, val in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size)):
+        check_scalar(val, name, numbers.Integral, min_val=1)
+    check_scalar(lr, "lr", numbers.Real, min_val=0.0)
+    check_scalar(momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0,
+                 include_boundaries="left")
+    check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0)
+    if record not in (None, "eval_pass", "train_minibatch"):
+        raise ValueError(f"record == {record!r}, must be None, 'eval_pass' or 'train_minibatch'.")
     gen = torch.Generator().manual_seed(int(seed))
     X = torch.as_tensor(np.asarray(x_train), dtype=torch.float32)
     Y = torch.as_tensor(np.asarray(y_train), dtype=torch.long)
