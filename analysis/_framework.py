@@ -169,7 +169,7 @@ def claims_table(claims: Sequence[Claim], fmt: str = "markdown") -> str:
         fmt: ``"markdown"`` or ``"csv"``.
 
     Returns:
-        The table as text.
+        The table as text; in markdown, a ``|`` inside a cell is backslash-escaped.
     """
     if fmt == "csv":
         buf = io.StringIO()
@@ -180,9 +180,13 @@ def claims_table(claims: Sequence[Claim], fmt: str = "markdown") -> str:
         return buf.getvalue()
     if fmt != "markdown":
         raise ValueError(f"fmt == {fmt!r}, must be 'markdown' or 'csv'.")
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
     lines = ["| claim | expected | observed | holds |", "|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c.name} | {c.expected} | {c.observed} | {'yes' if c.holds else 'NO'} |")
+        lines.append(f"| {cell(c.name)} | {cell(c.expected)} | {cell(c.observed)} | "
+                     f"{'yes' if c.holds else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 

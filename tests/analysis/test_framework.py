@@ -41,6 +41,8 @@ def test_claims_table_formats():
     md = fw.claims_table(claims)
     assert md.splitlines()[0] == "| claim | expected | observed | holds |"
     assert "| a | x > 1 | 2 | yes |" in md and "| b | y < 0 | 1 | NO |" in md
+    piped = fw.claims_table([fw.Claim("n", "||w|| < 1", "|x|", True)])
+    assert "| n | \\|\\|w\\|\\| < 1 | \\|x\\| | yes |" in piped
     csv_text = fw.claims_table(claims, "csv")
     assert csv_text.splitlines()[1] == "a,x > 1,2,True"
     with pytest.raises(ValueError, match="fmt == 'html', must be 'markdown' or 'csv'."):
