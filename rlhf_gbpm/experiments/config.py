@@ -182,7 +182,10 @@ def _parse_eta(value, key: str) -> tuple[float, ...]:
                 raise _fail(f"{k}[{i}]", f"must be a finite number (a log10 exponent), "
                             f"got {spec[i]!r}.")
         num = _check_int(spec[2], f"{k}[2]", min_val=1)
-        return tuple(float(v) for v in np.logspace(float(spec[0]), float(spec[1]), num))
+        grid = tuple(float(v) for v in np.logspace(float(spec[0]), float(spec[1]), num))
+        if len(set(grid)) != len(grid):
+            raise _fail(k, f"gives repeated values (start == stop with num > 1), got {spec!r}.")
+        return grid
     if isinstance(value, list):
         if not value:
             raise _fail(key, "must not be empty.")

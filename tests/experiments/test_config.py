@@ -39,6 +39,8 @@ BAD = [
     (dict(eta=[0.1, 0.1]), "eta: must not repeat values, got [0.1, 0.1]."),
     (dict(eta={"logspace": [-2, 3]}),
      "eta.logspace: must be a list [start, stop, num], got [-2, 3]."),
+    (dict(eta={"logspace": [1, 1, 3]}),
+     "eta.logspace: gives repeated values (start == stop with num > 1), got [1, 1, 3]."),
     (dict(eta="big"), "eta: must be a number, a list of numbers or a table "
                       "{logspace = [a, b, n]}, got str 'big'."),
     (dict(seeds=[0, -1]), "seeds[1]: must be >= 0, got -1."),
