@@ -1,0 +1,88 @@
+"""Tests for rlhf_gbpm.experiments.regularizer_bench."""
+
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+from rlhf_gbpm.errors import ConfigError, NotStronglyConvexError
+from rlhf_gbpm.experiments import regularizer_bench as rb
+
+TINY = dict(etas=(0.5, 4.0), d=4, K=6, num_instances=8, seeds=2, horizon=40)
+
+
+def test_tiny_benchmark_table_bounds_and_files(tmp_path):
+    cfg = rb.BenchConfig(regularizers=("kl", "chi2_half"), **TINY)
+    report = rb.benchmark_regularizers(cfg, out_dir=tmp_path)
+    t = report.table
+    assert len(t) == 4 and not t.isna().any().any()
+    # SNE accuracy certificate
+    assert (t["sne_max_dual_gap"] <= 1e-9).all() and (t["sne_converged"] == 1.0).all()
+    # bypass factor (spec gbpm.md section 4, appendix test 6): KL <= e^eta, 1/2 chi2 <= 1 + eta
+    for _, row in t.iterrows():
+        bound = math.exp(row["eta"]) if row["regularizer"] == "kl" else 1.0 + row["eta"]
+        assert 1.0 <= row["max_density_ratio"] <= bound
+    # strong convexity bracket and regret recorded for both agents
+    for _, row in report.beta.iterrows():
+        assert row["beta_lower"] <= row["beta"] * (1 + 1e-6)
+        assert row["beta"] <= row["beta_upper"] * (1 + 1e-6)
+    assert (t["gs_regret"] >= 0).all() and (t["etc_regret"] >= 0).all()
+    # more regularization (smaller eta) means smaller regret (the regret scales with eta)
+    for reg in ("kl", "chi2_half"):
+        sub = t[t["regularizer"] == reg].sort_values("eta")
+        assert sub["gs_regret"].iloc[0] < sub["gs_regret"].iloc[1]
+    names = {p.name for p in report.files}
+    assert {"bench_regularizers.md", "bench_regularizers.csv", "bench_beta.png",
+            "bench_gs_regret.pdf", "bench_max_density_ratio.png"} <= names
+    assert "| kl |" in (tmp_path / "bench_regularizers.md").read_text()
+
+
+def test_user_file_regularizer_and_rejection_before_runs(tmp_path, monkeypatch):
+    user = tmp_path / "my_reg.py"
+    user.write_text(textwrap.dedent("""
+        import torch
+        from rlhf_gbpm.custom_regularizers import TorchRegularizer
+
+        def tsallis_third():
+            q = 1 / 3
+            return TorchRegularizer(fn=lambda p: (torch.sum(p ** q) - 1) / (q - 1),
+                                    label="tsallis_third")
+
+        def linear():
+            return TorchRegularizer(fn=lambda p: torch.sum(p * torch.arange(6.0)),
+                                    label="linear")
+    """))
+    label, reg = rb.load_regularizer(f"{user}:tsallis_third")
+    assert label == "tsallis_third"
+    # a non-strongly-convex psi is rejected before any experiment runs
+    calls = []
+    monkeypatch.setattr(rb, "_regret", lambda *a, **k: calls.append(a))
+    with pytest.raises(NotStronglyConvexError, match="'linear'"):
+        rb.benchmark_regularizers(rb.BenchConfig(regularizers=(f"{user}:linear",), **TINY))
+    assert calls == []
+    with pytest.raises(ConfigError, match="does not exist"):
+        rb.load_regularizer("nowhere.py:f")
+    with pytest.raises(ConfigError, match="cannot load regularizer"):
+        rb.load_regularizer("rlhf_gbpm.regularizers:no_such_factory")
+    with pytest.raises(ConfigError, match="every eta must be a finite number > 0"):
+        rb.BenchConfig(etas=(0.0,))
+
+
+def test_user_regularizer_density_ratio_matches_builtin_route():
+    # the same psi through the torch route and the closed form give the same SNE metrics
+    import torch
+
+    from rlhf_gbpm.custom_regularizers import TorchRegularizer
+
+    A = np.stack([rb_instance(s) for s in range(3)])
+    builtin = rb._sne_metrics(rb.get_regularizer("tsallis_half"), A, 3.0)
+    user = rb._sne_metrics(TorchRegularizer(fn=lambda p: 2 * (1 - torch.sum(torch.sqrt(p)))),
+                           A, 3.0)
+    assert user["max_density_ratio"] == pytest.approx(builtin["max_density_ratio"], rel=1e-8)
+
+
+def rb_instance(seed):
+    from rlhf_gbpm.instances import random_instance
+
+    return random_instance(d=4, K=6, seed=seed).payoff()
