@@ -118,3 +118,20 @@ def test_validation():
         max_margin(Z, "mahalanobis", metric=np.ones(3))
     with pytest.raises(ValueError, match=r"Z must have shape \(n, d\)"):
         max_margin(np.ones(3))
+
+
+def test_normalized_margin_mahalanobis_and_l1(gauss):
+    diag = np.linspace(0.5, 2.0, 12)
+    res = max_margin(gauss, "mahalanobis", metric=diag)
+    got = normalized_margin(res.w, gauss, "mahalanobis", metric=diag)
+    assert got == pytest.approx(res.margin, rel=1e-9)
+    np.testing.assert_allclose(normalized_margin(res.w, gauss, "mahalanobis",
+                                                 metric=np.diag(diag)), got)
+    l1 = max_margin(gauss, "l1")
+    assert normalized_margin(l1.w, gauss, "l1") == pytest.approx(l1.margin, rel=1e-9)
+    # each solver's own margin beats the other solvers' separators in its norm
+    for norm in ("l1", "l2", "linf"):
+        best = max_margin(gauss, norm)
+        for other in ("l1", "l2", "linf"):
+            assert normalized_margin(max_margin(gauss, other).w, gauss, norm) <= (
+                best.margin * (1 + 1e-9))
