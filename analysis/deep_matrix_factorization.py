@@ -353,6 +353,13 @@ def factor_gradients(factors: list[np.ndarray], prefix: list[np.ndarray],
     return grads
 
 
+@contextmanager
+def _single_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+@_single_thread()
 def train_gd(factors: list[np.ndarray], target: np.ndarray, mask: np.ndarray, lr, steps: int, *,
              reduction: str = "sum", record_every: int = 0, record=None, tol: float = 0.0):
     """Full-batch GD on ``0.5 * sum_{Omega} (W - M)^2`` (or its mean over Omega), in place.
@@ -399,12 +406,6 @@ def train_gd(factors: list[np.ndarray], target: np.ndarray, mask: np.ndarray, lr
 def _sigma_ratio(w: np.ndarray) -> np.ndarray:
     s = np.linalg.svd(w, compute_uv=False)
     return s[..., 1] / s[..., 0]
-
-
-@contextmanager
-def _single_thread():
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _coupling(config: Config, depth: int, rng: np.random.Generator) -> CouplingRun:

@@ -71,8 +71,10 @@ class Config:
     """Inner dimension k of the factorization (>= number of targets)."""
     extra_rank: int = 8
     """Inner dimension of the over-parameterized SpecGD run (no spurious rank check)."""
+    init: str = "lora"
+    """'lora' (A0 = 0, B0 = gamma N(0, 1)) or 'gaussian' (both factors gamma N(0, 1))."""
     init_scale: float = 1e-3
-    """gamma: B0 = gamma * N(0, 1) entrywise, A0 = 0."""
+    """gamma, the scale of the Gaussian factor(s) at init."""
     lr_spectral: float = 0.01
     """Step size of SpecGD and Muon."""
     lr_gd: float = 0.01
@@ -85,6 +87,8 @@ class Config:
     """Muon momentum."""
     ns_steps: int = 5
     """Muon Newton-Schulz iterations."""
+    muon_shape_scale: bool = False
+    """Scale Muon's update by sqrt(max(1, rows/cols)) as the reference code does."""
     smoothing_beta: float = 1e-4
     """Smoothing of the orthogonalization in the convergence runs (s -> s/sqrt(s^2+beta))."""
     l2_reg: float = 0.5
@@ -124,6 +128,9 @@ class Config:
                          include_boundaries="neither")
         check_scalar(self.momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
+        check_scalar(self.muon_shape_scale, "muon_shape_scale", bool)
+        if self.init not in ("lora", "gaussian"):
+            raise ValueError(f"init == {self.init!r}, must be one of ('lora', 'gaussian').")
         check_scalar(self.smoothing_beta, "smoothing_beta", numbers.Real, min_val=0.0)
         check_scalar(self.l2_reg, "l2_reg", numbers.Real, min_val=0.0)
         check_scalar(self.lr_decay_at, "lr_decay_at", numbers.Real, min_val=0.0, max_val=1.0,
@@ -272,7 +279,8 @@ def _make_optimizer(name: str, params, lr: float, config: Config, *, beta: float
     if name == "specgd":
         return SpecGD(params, lr=lr, beta=beta)
     if name == "muon":
-        return Muon(params, lr=lr, momentum=config.momentum, ns_steps=config.ns_steps)
+        return Muon(params, lr=lr, momentum=config.momentum, ns_steps=config.ns_steps,
+                    shape_scale=config.muon_shape_scale)
     if name in ("gd", "sgd"):
         return torch.optim.SGD(params, lr=lr)
     if name == "adam":
@@ -282,6 +290,7 @@ def _make_optimizer(name: str, params, lr: float, config: Config, *, beta: float
     raise ValueError(f"optimizer == {name!r}, must be one of {_OPTIMIZERS}.")
 
 
+@_torch_threads(1)
 def train_factorization(
     config: Config,
     optimizer: str,
@@ -292,7 +301,10 @@ def train_factorization(
     beta: float = 0.0,
     decay_at: float | None = None,
 ) -> FactorizationRun:
-    """Train ``A B ~ Y`` from the LoRA initialization and record the spectrum at every step.
+    """Train ``A B ~ Y`` from ``config.init`` and record the spectrum at every step.
+
+    Torch runs single-threaded inside (the matrices are small; intra-op threads only add
+    contention).
 
     Args:
         config: Study config (target, sizes, ``steps``, ``init_scale``, ``seed``).
@@ -311,7 +323,11 @@ def train_factorization(
     target, u, v = make_target(config)
     gen = torch.Generator().manual_seed(config.seed)
     b0 = config.init_scale * torch.randn(k, config.n, generator=gen, dtype=_F64)
-    a = torch.nn.Parameter(torch.zeros(config.m, k, dtype=_F64))
+    if config.init == "lora":
+        a0 = torch.zeros(config.m, k, dtype=_F64)
+    else:
+        a0 = config.init_scale * torch.randn(config.m, k, generator=gen, dtype=_F64)
+    a = torch.nn.Parameter(a0)
     b = torch.nn.Parameter(b0)
     opt = _make_optimizer(optimizer, [a, b], lr, config, beta=beta)
     steps = config.steps
@@ -353,6 +369,7 @@ def _first_hits(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.where(reached.any(axis=0), first, -1).astype(np.int64)
 
 
+@_torch_threads(1)
 def train_lora_regression(config: Config, optimizer: str, *, lr: float) -> RegressionRun:
     """LoRA on linear regression: learn ``B A ~ W*`` from mini-batches ``(x, W* x)``.
 

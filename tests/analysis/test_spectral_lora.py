@@ -75,6 +75,24 @@ def test_l2_minimum_is_soft_threshold_of_svd(default_result):
     np.testing.assert_allclose(got, expected, atol=1e-2)
 
 
+def test_l2_converges_from_random_order_one_init():
+    # P4: the regularized flow reaches the soft-thresholded target from any initialization
+    cfg = study.Config(init="gaussian", init_scale=0.3, steps=2000)
+    run = study.train_factorization(cfg, "specgd", lr=0.01, beta=1e-4, decay_at=0.5, l2_reg=0.5)
+    assert run.sv_product[0, -1] > 3  # starts far from the target spectrum
+    np.testing.assert_allclose(run.sv_product[-1], cfg.targets - 0.5, atol=1e-2)
+
+
+def test_muon_shape_scaling_breaks_balance(default_result):
+    # default Muon ends balanced, sigma(A) ~ sigma(B); the reference shape factor
+    # sqrt(m/k) = sqrt(12) gives the tall factor A a larger step and unbalances the end state
+    plain = default_result.runs["muon"]
+    np.testing.assert_allclose(plain.sv_a / plain.sv_b, 1.0, atol=0.25)
+    cfg = study.Config(muon_shape_scale=True)
+    scaled = study.train_factorization(cfg, "muon", lr=cfg.lr_spectral)
+    assert np.all(scaled.sv_a / scaled.sv_b > 2.5)
+
+
 def test_make_target_spectrum():
     cfg = study.Config(m=7, n=9, target_singular_values=(3.0, 1.0), lora_rank=2, extra_rank=3)
     target, u, v = study.make_target(cfg)
@@ -91,6 +109,8 @@ def test_make_target_spectrum():
         ({"target_singular_values": (1.0, -2.0)}, ValueError, "must be a non-empty tuple"),
         ({"steps": 1.5}, TypeError, "steps must be an instance of Integral"),
         ({"equal_rate_steps": (50, 5000)}, ValueError, "must lie in"),
+        ({"init": "zeros"}, ValueError, "init == 'zeros', must be one of"),
+        ({"muon_shape_scale": 1}, TypeError, "muon_shape_scale must be an instance of bool"),
     ],
 )
 def test_config_validation(overrides, err, msg):
