@@ -365,6 +365,7 @@ def _simulate(Z, specs, cfg: Config, lr0: float, rng) -> tuple[np.ndarray, np.nd
     na, ns = len(ia), len(isg)
     mask = torch.as_tensor(_batch_masks(specs, n, cfg.steps, rng)[:, order])
     Zt = torch.as_tensor(Z, dtype=torch.float64)
+    Zt_T = Zt.T.contiguous()
     Z2 = Zt**2
     neg_inf = torch.tensor(-np.inf, dtype=torch.float64)
     W_adam = torch.nn.Parameter(torch.zeros(na, d, dtype=torch.float64))
@@ -378,7 +379,7 @@ def _simulate(Z, specs, cfg: Config, lr0: float, rng) -> tuple[np.ndarray, np.nd
         lr = lr0 * (t + 2) ** (-cfg.lr_decay_power)
         with torch.no_grad():
             W = torch.cat([W_adam, W_sign, W_proxy])
-            log_w = torch.where(mask[t], log_neg_dloss(W @ Zt.T, cfg.loss), neg_inf)
+            log_w = torch.where(mask[t], log_neg_dloss(W @ Zt_T, cfg.loss), neg_inf)
             new_scale = log_w.max(dim=-1).values
             weights = torch.exp(log_w - new_scale[:, None])
             descent = weights @ Zt  # minus the rescaled mean-loss gradient
@@ -400,10 +401,9 @@ def _simulate(Z, specs, cfg: Config, lr0: float, rng) -> tuple[np.ndarray, np.nd
             signum.param_groups[0]["lr"] = lr
             signum.step()
         if len(ipx):  # AdamProxy: full gradient over the root of summed squared per-sample ones
-            den = torch.sqrt(weights[na + ns:] ** 2 @ Z2)
-            num = descent[na + ns:]
-            W_proxy.add_(torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0),
-                         alpha=lr)
+            # a coordinate with no data has num == 0; the clamp turns its 0/0 into 0
+            den = torch.sqrt(weights[na + ns:] ** 2 @ Z2).clamp_min_(1e-300)
+            W_proxy.addcdiv_(descent[na + ns:], den, value=lr)
         if (t + 1) % cfg.record_every == 0 or t + 1 == cfg.steps:
             with torch.no_grad():
                 W = torch.cat([W_adam, W_sign, W_proxy]).numpy()[inverse].copy()
