@@ -80,10 +80,11 @@ def _check_data(x, r, weights, *, need_positive_weight: bool = False):
         w = check_array(weights, "weights", shape=x.shape[:-2] + ("N",), sizes=sizes)
         if w.size and w.min() < 0.0:
             raise ValueError(f"weights must be >= 0, got an entry == {w.min()!r}.")
-    if need_positive_weight and w.size and np.any(w.sum(axis=-1) <= 0.0):
+    if need_positive_weight and np.any(w.sum(axis=-1) <= 0.0):  # also N = 0
         raise ValueError("weights must have a positive sum in every problem of the batch.")
     n, dim = x.shape[-2], x.shape[-1]
-    return (x.reshape(-1, n, dim), r.reshape(-1, n), w.reshape(-1, n), batch)
+    nb = int(np.prod(batch, dtype=int))  # explicit: reshape(-1, 0, D) is ambiguous for N = 0
+    return (x.reshape(nb, n, dim), r.reshape(nb, n), w.reshape(nb, n), batch)
 
 
 def _check_warm_start(warm_start, nb: int, dim: int, batch: tuple) -> np.ndarray:
