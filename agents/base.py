@@ -181,7 +181,7 @@ class Agent:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
 
     # ------------------------------------------------------------------ seeding
-    def reset(self, seed=None) -> Agent:
+    def reset(self, seed: int | Sequence[int] | None = None) -> Agent:
         """Forget everything learned and set the per-run keys.
 
         Args:
@@ -256,7 +256,7 @@ class Agent:
         return feats, ctx, batched
 
     # ------------------------------------------------------------------ the round
-    def act(self, obs) -> DuelAction:
+    def act(self, obs: dict) -> DuelAction:
         """Choose this round's pair.
 
         Args:
@@ -281,7 +281,7 @@ class Agent:
             return DuelAction(pair, p_max, p_min)
         return DuelAction(pair[0], p_max[0], p_min[0])
 
-    def update(self, obs, action, reward) -> None:
+    def update(self, obs: dict, action: DuelAction | np.ndarray, reward) -> None:
         """Learn from the round's preference bit.
 
         Args:

@@ -60,6 +60,7 @@ class OptimisticMatrixGame(Agent):
 
     Attributes:
         theta_vec_: Ridge estimate used by the policies, shape (B, D).
+        theta_: The same as skew matrices, shape (B, d, d).
         v_inv_: V^{-1}, shape (B, D, D).
         base_policy_: This round's base NE, shape (B, K).
         sampling_policy_: This round's optimistic best response, shape (B, K).
@@ -94,6 +95,11 @@ class OptimisticMatrixGame(Agent):
         self.version_ = 0
         self._cache = SNECache(B, K)
         self._iu, self._ju = np.triu_indices(K, k=1)
+
+    @property
+    def theta_(self) -> np.ndarray:
+        """Ridge estimate used by the policies, shape (B, d, d)."""
+        return vec_to_skew(self.theta_vec_, self.d_)
 
     def _bonus_matrix(self, feats: np.ndarray) -> np.ndarray:
         """Bonus alpha ||x_ij||_{V^{-1}} of all pairs, shape (B, K, K), symmetric, zero diagonal."""
