@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, ResultsCorruptedError, FileExistsError, FileNotFoundError) as err:
+    except (ConfigError, ResultsCorruptedError, FileExistsError, FileNotFoundError,
+            BlockingIOError) as err:
         print(f"rlhf-gbpm {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -546,6 +546,18 @@ def run_sweep(config: str | Path | dict | ExperimentConfig | None = None,
     config = load_config(config)
     out = Path(out) if out is not None else Path("out") / config.name
     store = ResultsStore(out)
+    if not (resume and store.exists()):
+        validate_sweep(config)  # before the folder is created
+    with store.lock():
+        return _run_locked(config, store, resume=resume, backend=backend,
+                           progress=progress, max_chunks=max_chunks, on_chunk=on_chunk,
+                           start=start)
+
+
+def _run_locked(config: ExperimentConfig, store: ResultsStore, *, resume: bool,
+                backend: Backend | None, progress: bool, max_chunks: int | None,
+                on_chunk, start: float) -> SweepResult:
+    out = store.root
     if resume and store.exists():
         manifest = store.read_manifest()
         if manifest.get("plan_hash") != config.plan_hash():
@@ -571,7 +583,6 @@ def run_sweep(config: str | Path | dict | ExperimentConfig | None = None,
         store.update_manifest(resumed_at=list(manifest.get("resumed_at", [])) +
                               [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())])
     else:
-        validate_sweep(config)
         chunks = plan_sweep(config)
         store.create(_manifest(config, chunks))
         done = {}

@@ -32,6 +32,8 @@ import platform
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -226,6 +228,36 @@ class ResultsStore:
     def exists(self) -> bool:
         """Whether the folder holds a manifest."""
         return self.manifest_path.is_file()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the folder while writing (POSIX ``flock``).
+
+        The operating system releases it when the process ends, even on SIGKILL, so a
+        crashed sweep never leaves a stale lock.
+
+        Raises:
+            BlockingIOError: If another process holds the lock (a second ``run`` writing to
+                the same folder would otherwise interleave index lines).
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock on this platform
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as err:
+                raise BlockingIOError(
+                    f"{self.root} is being written by another rlhf-gbpm run (its lock is "
+                    "held); wait for it to finish or stop it first."
+                ) from err
+            yield
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------------ manifest
 

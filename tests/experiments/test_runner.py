@@ -214,3 +214,15 @@ def test_resume_after_torn_index_append(reference, tmp_path):
                            on_chunk=lambda c, f: seen.append(c.chunk_id))
     assert seen[0] == 2 and len(seen) == 8
     pd.testing.assert_frame_equal(result.table, reference.table, check_exact=True)
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    from rlhf_gbpm.experiments.store import ResultsStore
+
+    out = tmp_path / "r"
+    run_sweep(_config(), out, progress=False, max_chunks=1)
+    with ResultsStore(out).lock():
+        with pytest.raises(BlockingIOError, match="being written by another rlhf-gbpm run"):
+            run_sweep(None, out, resume=True, progress=False)
+    # the lock is gone with its holder: resuming now works
+    assert run_sweep(None, out, resume=True, progress=False).chunks_skipped == 1
