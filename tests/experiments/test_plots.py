@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from test_summary import synthetic_table  # noqa: E402
+from _experiment_fakes import synthetic_table  # noqa: E402
 
 from rlhf_gbpm.experiments.plots import (  # noqa: E402
     FIGURES,
