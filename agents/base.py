@@ -354,11 +354,13 @@ def policy_for_k(policy, name: str, K: int, B: int) -> np.ndarray:
 
 
 class SNECache:
-    """Per-run SNE of an estimated game at each round's context, re-solved only when needed.
+    """Per-(run, context) SNE of an estimated game, re-solved only when needed.
 
-    A run's policy is re-solved when its context or its estimate version changed since the
-    last solve (continuous contexts: every round). Solves are batched over the runs that need
-    one and warm-started from the previous solution.
+    Finite contexts: the SNE of each (run, context) is kept with the estimate version it was
+    solved for, and re-solved when the run meets that context with a newer estimate, so a
+    fixed estimate costs one solve per context (ETC's commit phase, GS between refits).
+    Continuous contexts: every round. Solves are batched over the runs that need one and
+    warm-started from the same context's previous solution (else the run's last one).
 
     Args:
         B: Number of runs.
@@ -366,15 +368,28 @@ class SNECache:
     """
 
     def __init__(self, B: int, K: int):
-        self.policy = np.full((B, K), 1.0 / K)
-        self.context = np.full(B, -1, dtype=np.intp)
-        self.version = np.full(B, -1, dtype=np.int64)
+        self.table = np.full((B, 1, K), 1.0 / K)           # SNE per (run, context)
+        self.version = np.full((B, 1), -1, dtype=np.int64)  # estimate version solved for
+        self.last = np.full((B, K), 1.0 / K)                # each run's last solution
         self.solved = np.zeros(B, dtype=bool)
         self.result = None  # the last solve's result when it covered every run
+        self.result_slot = None  # the contexts of that solve
+
+    def _slots(self, ctx: np.ndarray | None, B: int) -> np.ndarray:
+        if ctx is None:
+            return np.zeros(B, dtype=np.intp)
+        need = int(ctx.max()) + 1
+        if need > self.table.shape[1]:
+            extra = max(need, 2 * self.table.shape[1]) - self.table.shape[1]
+            B_, _, K = self.table.shape
+            self.table = np.concatenate([self.table, np.full((B_, extra, K), 1.0 / K)], axis=1)
+            self.version = np.concatenate(
+                [self.version, np.full((B_, extra), -1, dtype=np.int64)], axis=1)
+        return ctx
 
     def get(self, feats, ctx, theta, version, *, regularizer, eta, link, continuous,
             active=None):
-        """SNE policies of the estimated game, shape (B, K).
+        """SNE policies of the estimated game at this round's contexts, shape (B, K).
 
         Args:
             feats: Features, shape (B, K, d).
@@ -386,43 +401,42 @@ class SNECache:
             link: Link object.
             continuous: Whether contexts are continuous.
             active: Optional bool mask (B,); runs where it is False are not solved (their
-                entries keep the previous value).
+                rows hold the last cached value and must not be used).
 
         Returns:
-            Policies, shape (B, K) (a view of the cache; copy before mutating).
+            Policies, shape (B, K) (a fresh array).
         """
         from rlhf_gbpm.equilibrium import solve_sne
 
-        if continuous:
-            need = np.ones(version.shape[0], dtype=bool)
-        else:
-            need = (ctx != self.context) | (version != self.version)
+        B = version.shape[0]
+        rows = np.arange(B)
+        slot = self._slots(None if continuous else ctx, B)
+        need = np.ones(B, dtype=bool) if continuous else self.version[rows, slot] != version
         if active is not None:
             need &= active
-        if not np.any(need):
-            return self.policy
-        idx = np.flatnonzero(need)
-        everyone = idx.size == need.size
-        a = payoff_matrix(feats[idx], vec_to_skew(theta[idx], feats.shape[-1]), link,
-                          validate=False)
-        if everyone and self.result is not None:
-            warm = self.result
-        elif np.all(self.solved[idx]):
-            warm = self.policy[idx]
-        else:
-            warm = None
-        res = solve_sne(a, regularizer, eta[idx], warm_start=warm)
-        if not np.all(res.success):
-            warnings.warn(
-                f"solve_sne did not converge for {int(np.sum(~res.success))} run(s) (max dual "
-                f"gap {float(np.max(res.dual_gap)):.3g}); playing its last iterate.",
-                ConvergenceWarning, stacklevel=3,
-            )
-        self.policy = self.policy.copy()
-        self.policy[idx] = res.policy
-        if not continuous:
-            self.context[idx] = ctx[idx]
-        self.version[idx] = version[idx]
-        self.solved[idx] = True
-        self.result = res if everyone else None
-        return self.policy
+        if np.any(need):
+            idx = np.flatnonzero(need)
+            everyone = idx.size == B
+            a = payoff_matrix(feats[idx], vec_to_skew(theta[idx], feats.shape[-1]), link,
+                              validate=False)
+            if everyone and self.result is not None and np.array_equal(slot, self.result_slot):
+                warm = self.result  # carries the solver's dual variables
+            elif np.all(self.solved[idx]):
+                same = (self.version[idx, slot[idx]] >= 0)[:, None]
+                warm = np.where(same, self.table[idx, slot[idx]], self.last[idx])
+            else:
+                warm = None
+            res = solve_sne(a, regularizer, eta[idx], warm_start=warm)
+            if not np.all(res.success):
+                warnings.warn(
+                    f"solve_sne did not converge for {int(np.sum(~res.success))} run(s) (max "
+                    f"dual gap {float(np.max(res.dual_gap)):.3g}); playing its last iterate.",
+                    ConvergenceWarning, stacklevel=3,
+                )
+            self.table[idx, slot[idx]] = res.policy
+            self.version[idx, slot[idx]] = version[idx]
+            self.last[idx] = res.policy
+            self.solved[idx] = True
+            self.result = res if everyone else None
+            self.result_slot = slot.copy()
+        return self.table[rows, slot]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 from _agent_sim import Sim, run
-from rlhf_gbpm.agents import ExploreThenCommit
-from rlhf_gbpm.envs import GBPMDuelVectorEnv
 
+from rlhf_gbpm.agents import ExploreThenCommit
 from rlhf_gbpm.design import c_min, etc_exploration_length
+from rlhf_gbpm.envs import GBPMDuelVectorEnv
 from rlhf_gbpm.equilibrium import dual_gap, solve_sne
 from rlhf_gbpm.estimation import nuclear_mle_cvxpy
 from rlhf_gbpm.instances import custom_instance, random_instance
@@ -197,3 +197,23 @@ def test_regularizer_beta_enters_the_theory_length():
         lengths[name] = int(agent.exploration_length_[0])
     beta_ratio = get_regularizer("l2").beta(5) / get_regularizer("kl").beta(5)
     assert lengths["l2"] / lengths["kl"] == pytest.approx(np.sqrt(beta_ratio), rel=0.01)
+
+
+def test_commit_solves_once_per_context(monkeypatch):
+    """After the commit the estimate is fixed: one SNE per (run, context), then cached."""
+    import rlhf_gbpm.equilibrium as eq
+
+    calls = []
+    real = eq.solve_sne
+
+    def counting(A, *args, **kwargs):
+        calls.append(np.shape(A)[0])
+        return real(A, *args, **kwargs)
+
+    monkeypatch.setattr(eq, "solve_sne", counting)
+    insts = [random_instance(d=3, K=5, rank=1, S=1.0, contexts=3, seed=s) for s in (1, 2)]
+    agent = ExploreThenCommit(exploration="uniform", exploration_length=5, lam=0.01)
+    out = run(agent, Sim(insts, [1, 2]), 40, record=True)
+    assert sum(calls) <= 2 * 3  # problems solved: at most one per (run, context)
+    assert len(set(map(tuple, out["max"][0, 5:].round(12)))) == len(
+        set(Sim(insts, [1, 2]).observe(t)["context"][0] for t in range(5, 40)))
