@@ -166,7 +166,11 @@ class ExploreThenCommit(Agent):
             else:
                 from rlhf_gbpm.design import e_optimal_design
 
-                design = np.asarray(e_optimal_design(feats).policy, dtype=float)  # (B, K)
+                # one SDP per run (once, at the first act): a batched call re-solves one
+                # compiled problem and agrees with the single solve only to the SDP solver's
+                # tolerance, which would break "run i == the single run with seed i"
+                design = np.stack([np.asarray(e_optimal_design(feats[b:b + 1]).policy,
+                                              dtype=float).reshape(K) for b in range(B)])
                 design = np.maximum(design, 0.0)
                 self.exploration_ = design / design.sum(axis=-1, keepdims=True)
         else:

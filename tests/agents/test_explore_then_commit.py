@@ -217,3 +217,13 @@ def test_commit_solves_once_per_context(monkeypatch):
     assert sum(calls) <= 2 * 3  # problems solved: at most one per (run, context)
     assert len(set(map(tuple, out["max"][0, 5:].round(12)))) == len(
         set(Sim(insts, [1, 2]).observe(t)["context"][0] for t in range(5, 40)))
+
+
+def test_e_optimal_etc_batched_equals_single_runs():
+    insts = [random_instance(d=3, K=6, rank=1, S=1.0, contexts=2, seed=s) for s in (3, 4)]
+    agent = ExploreThenCommit(eta=np.array([0.3, 3.0]), exploration_length=6, lam=0.01)
+    a = run(agent, Sim(insts, [1, 2]), 12, record=True)
+    b = run(agent, Sim(insts, [1, 2]), 12, record=True, batched=False)
+    np.testing.assert_array_equal(a["pairs"], b["pairs"])
+    np.testing.assert_array_equal(a["max"][:, :6], b["max"][:, :6])  # the designs, exactly
+    np.testing.assert_allclose(a["max"], b["max"], atol=1e-9)
