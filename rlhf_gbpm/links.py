@@ -114,13 +114,15 @@ class LogisticLink(Link):
     def mu(self, z):  # noqa: D102
         return special.expit(z)
 
+    # 1 - expit(z) == expit(-z) is computed directly: the subtraction loses every digit for
+    # z >> 1 (mu_dot(50) would be 0 while mu_dot(-50) == 1.9e-22)
     def mu_dot(self, z):  # noqa: D102
-        s = special.expit(z)
-        return s * (1.0 - s)
+        return special.expit(z) * special.expit(np.negative(z))
 
     def mu_ddot(self, z):  # noqa: D102
         s = special.expit(z)
-        return s * (1.0 - s) * (1.0 - 2.0 * s)
+        c = special.expit(np.negative(z))
+        return s * c * (c - s)
 
     def log_partition(self, z):  # noqa: D102
         return np.logaddexp(0.0, z)
