@@ -281,17 +281,19 @@ def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
         ds = np.take_along_axis(d, idx, axis=-1)
         m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
         rhs_s = np.take_along_axis(rhs, idx, axis=-1)
-    # M_{.S} J_SS = M_{.S} diag(d_S) - (M_{.S} d_S) d_S^T / sum(d_S), without a matmul
+    # -c M_{.S} J_SS = -c [M_{.S} diag(d_S) - (M_{.S} d_S) d_S^T / sum(d_S)], no matmul
     md = np.einsum("bkm,bm->bk", m_cols, ds) / ds.sum(axis=-1, keepdims=True)
-    mj = m_cols * ds[:, None, :] - md[:, :, None] * ds[:, None, :]  # (B, K, m)
+    neg = md[:, :, None] * ds[:, None, :]
+    neg -= m_cols * ds[:, None, :]  # (B, K, m)
     if scale is not None:
-        mj *= scale[:, None, None]
-    m_ss = -(mj if idx is None else np.take_along_axis(mj, idx[:, :, None], axis=1))
-    m_ss[:, np.arange(m), np.arange(m)] += 1.0
+        neg *= scale[:, None, None]
+    m_ss = neg if idx is None else np.take_along_axis(neg, idx[:, :, None], axis=1)
+    diag = np.arange(m)
+    m_ss[:, diag, diag] += 1.0
     x_s = np.linalg.solve(m_ss, rhs_s[..., None])[..., 0]
     if idx is None:
         return x_s
-    x = rhs + np.einsum("bkm,bm->bk", mj, x_s)
+    x = rhs - np.einsum("bkm,bm->bk", neg, x_s)
     np.put_along_axis(x, idx, x_s, axis=-1)
     return x
 
@@ -348,13 +350,19 @@ class _Problems:
             self.s_start = s0
         self.all_cold = bool(np.all(self.cold))
 
+    def _a(self, idx):
+        """Payoffs of problems ``idx`` (no copy when ``idx`` is the whole batch in order)."""
+        if idx.size == self.A.shape[0] and idx[0] == 0 and idx[-1] == idx.size - 1:
+            return self.A
+        return self.A[idx]
+
     def _rot(self, idx, x):
         r, v = self.r[idx], self.v[idx]
         return r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
 
     def mvec(self, idx, t, x):
         """M(t) x for problems ``idx`` at homotopy parameters ``t``."""
-        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
+        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self._a(idx), x)
         if self.all_cold:
             return t[:, None] * ax
         ca = np.where(self.cold[idx], t, 1.0)
@@ -363,22 +371,22 @@ class _Problems:
     def mmat(self, idx, t):
         """M(t) as matrices, shape (len(idx), K, K)."""
         if self.all_cold:
-            return (t * self.eta[idx])[:, None, None] * self.A[idx]
+            return (t * self.eta[idx])[:, None, None] * self._a(idx)
         r, v = self.r[idx], self.v[idx]
         rot = r[:, :, None] * v[:, None, :] - v[:, :, None] * r[:, None, :]
         ca = np.where(self.cold[idx], t, 1.0)
-        return ((ca * self.eta[idx])[:, None, None] * self.A[idx]
+        return ((ca * self.eta[idx])[:, None, None] * self._a(idx)
                 + (1.0 - t)[:, None, None] * rot)
 
     def jsolve(self, idx, t, d, rhs):
         """Solve (I - M(t) J) x = rhs for problems ``idx``."""
         if self.all_cold:
-            return _jacobian_solve(self.A[idx], d, rhs, scale=t * self.eta[idx])
+            return _jacobian_solve(self._a(idx), d, rhs, scale=t * self.eta[idx])
         return _jacobian_solve(self.mmat(idx, t), d, rhs)
 
     def dmvec(self, idx, x):
         """dM/dt x (M(1) - M(0) for both kinds of path)."""
-        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self.A[idx], x)
+        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self._a(idx), x)
         if self.all_cold:
             return ax
         return np.where(self.cold[idx, None], ax, -self._rot(idx, x))
@@ -411,6 +419,9 @@ def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | 
         return sp + (tn - tp)[:, None] * tangent
 
     s = predict(np.arange(B), t_prev, s_prev, t_cur)
+    # residual, policy and Jacobian diagonal at s, kept from the line search's accepted step
+    cached = np.zeros(B, dtype=bool)
+    cache_f, cache_p, cache_d = np.zeros((B, K)), np.zeros((B, K)), np.zeros((B, K))
     while True:
         act = np.flatnonzero(status < 0)
         over = nit[act] >= max_iter
@@ -419,7 +430,10 @@ def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | 
         if act.size == 0:
             break
         sa, ta = s[act], t_cur[act]
-        F, p, d = prob.residual(act, sa, ta)
+        F, p, d = cache_f[act], cache_p[act], cache_d[act]
+        stale = ~cached[act]
+        if np.any(stale):
+            F[stale], p[stale], d[stale] = prob.residual(act[stale], sa[stale], ta[stale])
         bad = ~np.all(np.isfinite(F), axis=-1)
         if np.any(bad):
             status[act[bad]] = 4
@@ -447,11 +461,14 @@ def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | 
             t_cur[idx] = np.minimum(1.0, t_cur[idx] * growth[idx])
             s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_cur[idx])
             stage_it[idx] = 0
+            cached[idx] = False
         step = ~(conv_final | conv_stage)
         act, sa, ta, F, d, Fn, noise = (x[step] for x in (act, sa, ta, F, d, Fn, noise))
         if act.size:
-            s_new, ok = _line_search(prob, act, sa, ta, F, d)
+            s_new, ok, (f_new, p_new, d_new) = _line_search(prob, act, sa, ta, F, d)
             s[act] = s_new
+            cached[act] = ok
+            cache_f[act[ok]], cache_p[act[ok]], cache_d[act[ok]] = f_new[ok], p_new[ok], d_new[ok]
             nit[act] += 1
             stage_it[act] += 1
             # a stalled final stage at rounding level counts as converged
@@ -459,6 +476,7 @@ def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | 
             status[act[stall_conv]] = 0
             fail = (~ok & ~stall_conv) | (stage_it[act] > _STAGE_MAXIT)
             if np.any(fail):
+                cached[act[fail]] = False
                 _shrink_stage(act[fail], t_prev, t_cur, growth, s, s_prev, stage_it, status,
                               predict)
         if callback is not None:
@@ -485,25 +503,30 @@ def _shrink_stage(idx, t_prev, t_cur, growth, s, s_prev, stage_it, status, predi
 
 
 def _line_search(prob: _Problems, act, s, t, F, d):
-    """Backtracking (Armijo) on ||F||^2 along the Newton direction; returns (s_new, ok)."""
+    """Backtracking (Armijo) on ||F||^2 along the Newton direction.
+
+    Returns (s_new, ok, (F, p, d) at s_new) where the step was accepted.
+    """
     delta = prob.jsolve(act, t, d, -F)
     m0 = np.sum(F * F, axis=-1)
     step = np.ones(act.size)
     s_new = s.copy()
+    f_new, p_new, d_new = np.empty_like(F), np.empty_like(F), np.empty_like(F)
     ok = np.zeros(act.size, dtype=bool)
     pending = np.arange(act.size)
     for _ in range(_LS_MAXHALF):
         trial = s[pending] + step[pending, None] * delta[pending]
-        Ft, _, _ = prob.residual(act[pending], trial, t[pending])
+        Ft, pt, dt = prob.residual(act[pending], trial, t[pending])
         mt = np.sum(Ft * Ft, axis=-1)
         acc = np.isfinite(mt) & (mt <= (1.0 - 1e-4 * step[pending]) * m0[pending])
-        s_new[pending[acc]] = trial[acc]
-        ok[pending[acc]] = True
+        hit = pending[acc]
+        s_new[hit], f_new[hit], p_new[hit], d_new[hit] = trial[acc], Ft[acc], pt[acc], dt[acc]
+        ok[hit] = True
         pending = pending[~acc]
         if pending.size == 0:
             break
         step[pending] *= 0.5
-    return s_new, ok
+    return s_new, ok, (f_new, p_new, d_new)
 
 
 # ---------------------------------------------------------------------------------------

@@ -299,8 +299,9 @@ class SeparableRegularizer(Regularizer):
 
         For separable psi the l1 strong-convexity modulus at p is 1 / sum_i (1/f''(p_i))
         (Cauchy-Schwarz), so beta is the maximum of sum_i 1/f''(p_i) over Delta_K. The
-        default evaluates it at the uniform policy, the reference and 64 fixed Dirichlet
-        points; subclasses with a known constant override this.
+        default evaluates it at the uniform policy, the reference, the K near-vertices
+        (1 - 1e-9) e_i + 1e-9/K and 128 fixed Dirichlet points; subclasses with a known
+        constant override this.
 
         Args:
             K: Number of actions.
@@ -311,7 +312,8 @@ class SeparableRegularizer(Regularizer):
         check_scalar(K, "K", numbers.Integral, min_val=2)
         rng = np.random.default_rng(0)
         pts = [np.full(K, 1.0 / K), rng.dirichlet(np.ones(K), size=64),
-               rng.dirichlet(np.full(K, 0.2), size=64)]
+               rng.dirichlet(np.full(K, 0.2), size=64),
+               (1.0 - 1e-9) * np.eye(K) + 1e-9 / K]
         if self.reference is not None and self.reference.ndim == 1:
             pts.append(self.reference)
         p = np.clip(np.vstack([np.atleast_2d(x) for x in pts]), 1e-12, None)
@@ -371,17 +373,19 @@ class SeparableRegularizer(Regularizer):
 
 
 def _monotone_root(fun: Callable, lo: np.ndarray, hi: np.ndarray, *, maxiter: int = 200,
-                   gscale: float = 1.0):
+                   gscale=1.0):
     """Vectorized root of decreasing functions on brackets [lo, hi] (g(lo) >= 0 >= g(hi)).
 
     Newton steps from the left end, replaced by bisection whenever they leave the current
-    bracket or fail to shrink it; stops at full double precision.
+    bracket or are longer than half the step before last (slow Newton far from the root, as
+    in Numerical Recipes' rtsafe); stops at full double precision.
     """
     lo = lo.astype(float).copy()
     hi = hi.astype(float).copy()
     x = lo.copy()
     gx, dg = fun(x)
     gtol = 4.0 * _EPS * gscale
+    dx_prev = dx_prev2 = np.full(lo.shape, np.inf)
     for _ in range(maxiter):
         done = (np.abs(gx) <= gtol) | (hi - lo <= 4 * _EPS * np.maximum(1.0, np.abs(x)))
         if np.all(done):
@@ -391,8 +395,10 @@ def _monotone_root(fun: Callable, lo: np.ndarray, hi: np.ndarray, *, maxiter: in
         hi = np.where(~pos & ~done, np.minimum(hi, x), hi)
         with np.errstate(all="ignore"):
             newton = x - gx / dg
-        ok = np.isfinite(newton) & (newton > lo) & (newton < hi)
+        slow = np.abs(newton - x) > 0.5 * dx_prev2
+        ok = np.isfinite(newton) & (newton > lo) & (newton < hi) & ~slow
         cand = np.where(ok, newton, 0.5 * (lo + hi))
+        dx_prev2, dx_prev = dx_prev, np.abs(cand - x)
         tiny = ok & (np.abs(newton - x) <= 2 * _EPS * np.maximum(1.0, np.abs(x)))
         x = np.where(done, x, cand)
         if np.all(done | tiny):
@@ -404,11 +410,15 @@ def _monotone_root(fun: Callable, lo: np.ndarray, hi: np.ndarray, *, maxiter: in
 def _generic_inverse(reg: SeparableRegularizer, u: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """(f')^{-1}(u) in [0, 1] by Newton/bisection on t = log p in [-700, 0]."""
     u = np.asarray(u, dtype=float)
-    lo = np.full(u.shape, _TINY_LOG)
-    hi = np.zeros(u.shape)
+    rho = np.broadcast_to(rho, u.shape)
+    # bracket first on a fixed grid of log p (one vectorized call), then refine
+    grid = np.concatenate([_TINY_LOG * 0.5 ** np.arange(12), [0.0]])
     with np.errstate(all="ignore"):
-        floor = reg.f_prime(np.exp(lo), rho)
-    zero = u <= floor
+        fp = reg.f_prime(np.exp(grid), rho[..., None])  # (..., G), increasing along G
+    fp = np.where(np.isnan(fp), -np.inf, fp)
+    zero = u <= fp[..., 0]
+    j = np.clip(np.sum(fp < u[..., None], axis=-1), 1, grid.size - 1)  # fp[j-1] < u <= fp[j]
+    lo, hi = grid[j - 1], grid[j]
 
     def fun(t):
         p = np.exp(t)
@@ -417,7 +427,8 @@ def _generic_inverse(reg: SeparableRegularizer, u: np.ndarray, rho: np.ndarray) 
             dg = -reg.f_second(p, rho) * p
         return np.where(zero, 0.0, g).ravel(), np.where(zero, -1.0, dg).ravel()
 
-    t = _monotone_root(lambda t: fun(t.reshape(u.shape)), lo.ravel(), hi.ravel())
+    t = _monotone_root(lambda t: fun(t.reshape(u.shape)), lo.ravel(), hi.ravel(),
+                       gscale=(np.abs(u) + 1.0).ravel())
     return np.where(zero, 0.0, np.exp(t.reshape(u.shape)))
 
 
