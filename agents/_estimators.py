@@ -16,6 +16,15 @@ import numpy as np
 
 from rlhf_gbpm.skew import pair_features, skew_dim
 
+# per-pair statistics are used while K(K-1)/2 stays below this; beyond it (K > 91) the
+# (B, C, K(K-1)/2, D) pair-feature table costs more memory than the raw comparisons
+MAX_PAIRS = 4096
+
+
+def use_pair_statistics(finite: bool, K: int) -> bool:
+    """Whether comparisons are stored as exact per-pair counts (finite contexts, moderate K)."""
+    return finite and K * (K - 1) // 2 <= MAX_PAIRS
+
 
 def _grow(arr: np.ndarray, axis: int, size: int, fill=0) -> np.ndarray:
     """Extend ``arr`` along ``axis`` to at least ``size`` (capacity doubling)."""
@@ -156,16 +165,17 @@ class MLEEstimator:
         link: Link object.
         tol: KKT tolerance of ``fit_mle``.
         max_iter: Newton iteration cap of ``fit_mle``.
-        finite: Finite contexts (pair statistics) or continuous (raw data).
+        finite: Finite contexts (pair statistics while K(K-1)/2 <= MAX_PAIRS) or continuous
+            (raw data).
         capacity: Initial raw-data capacity (e.g. the horizon).
     """
 
     def __init__(self, B, K, d, *, S, link, tol, max_iter, finite, capacity=64):
         self.S, self.link, self.tol, self.max_iter = S, link, tol, max_iter
-        self.finite = finite
+        self.finite = use_pair_statistics(finite, K)
         self.theta = np.zeros((B, skew_dim(d)))
         self.result = None
-        if finite:
+        if self.finite:
             self.stats = PairStatistics(B, K, d)
         else:
             self.raw = RawData(B, skew_dim(d), capacity)

@@ -28,7 +28,7 @@ from rlhf_gbpm._validation import check_scalar
 from rlhf_gbpm.links import Link, get_link
 from rlhf_gbpm.skew import pair_features, skew_dim, vec_to_skew
 
-from ._estimators import PairStatistics, RawData
+from ._estimators import PairStatistics, RawData, use_pair_statistics
 from .base import Agent, SNECache, check_policy_param, policy_for_k
 
 __all__ = ["ExploreThenCommit", "TUNINGS"]
@@ -204,7 +204,8 @@ class ExploreThenCommit(Agent):
 
     def _start(self, feats):
         B, K, d = feats.shape
-        if self._context_kind == "finite":
+        self._pairs = use_pair_statistics(self._context_kind == "finite", K)
+        if self._pairs:
             # exact compression: per-(context, unordered pair) counts, O(C K^2 D) memory
             self._stats = PairStatistics(B, K, d)
         else:
@@ -234,7 +235,7 @@ class ExploreThenCommit(Agent):
         exploring = ~self.committed_
         if not np.any(exploring):
             return  # feedback after the commit is unused
-        if self._context_kind == "finite":
+        if self._pairs:
             self._stats.add(feats, ctx, pair, reward, mask=exploring)
         else:
             rows = np.arange(feats.shape[0])
@@ -248,7 +249,7 @@ class ExploreThenCommit(Agent):
         """Fit the nuclear-norm MLE on the first t0 comparisons of runs ``idx``."""
         from rlhf_gbpm.estimation import fit_nuclear_mle, lambda_theory
 
-        if self._context_kind == "finite":
+        if self._pairs:
             x, r, n = self._stats.data(with_ties=True)
             x, r, n = x[idx], r[idx], n[idx]
         else:
