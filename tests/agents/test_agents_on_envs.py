@@ -8,6 +8,8 @@ through ``RegretMonitor``) and batched on ``GBPMDuelVectorEnv`` (through
 import gymnasium as gym
 import numpy as np
 import pytest
+from scipy.special import lambertw
+
 import rlhf_gbpm.envs  # noqa: F401  (registers the ids)
 from rlhf_gbpm.agents import (
     ExploreThenCommit,
@@ -18,8 +20,6 @@ from rlhf_gbpm.agents import (
     UniformAgent,
 )
 from rlhf_gbpm.envs import GBPMDuelVectorEnv, RegretMonitor, VectorRegretMonitor
-from scipy.special import lambertw
-
 from rlhf_gbpm.regularizers import SeparableRegularizer, get_regularizer
 
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from rlhf_gbpm._random import counter_uniform
 from rlhf_gbpm.agents import (
     AGENTS,
     ExploreThenCommit,
@@ -12,8 +14,6 @@ from rlhf_gbpm.agents import (
     sample_actions,
 )
 from rlhf_gbpm.agents.base import seed_keys
-
-from rlhf_gbpm._random import counter_uniform
 from rlhf_gbpm.protocol import STREAM_MAX, STREAM_MIN
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from _agent_sim import Sim, run
-from rlhf_gbpm.agents import OnlineNashMD
 
+from rlhf_gbpm.agents import OnlineNashMD
 from rlhf_gbpm.equilibrium import dual_gap
 from rlhf_gbpm.instances import random_instance
 from rlhf_gbpm.preference import payoff_matrix

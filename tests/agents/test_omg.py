@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from _agent_sim import Sim, run
-from rlhf_gbpm.agents import OptimisticMatrixGame
 
+from rlhf_gbpm.agents import OptimisticMatrixGame
 from rlhf_gbpm.equilibrium import best_response, solve_sne
 from rlhf_gbpm.instances import random_instance
 from rlhf_gbpm.links import LinearLink

@@ -2,8 +2,8 @@
 
 import numpy as np
 from _agent_sim import Sim, run
-from rlhf_gbpm.agents import GreedySampling, SymmetricGreedySampling
 
+from rlhf_gbpm.agents import GreedySampling, SymmetricGreedySampling
 from rlhf_gbpm.equilibrium import dual_gap, solve_sne
 from rlhf_gbpm.instances import random_instance
 from rlhf_gbpm.preference import payoff_matrix
