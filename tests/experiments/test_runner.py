@@ -175,8 +175,8 @@ def test_real_agent_runs_do_not_depend_on_chunking(tmp_path):
 def test_uniform_agent_regret_matches_the_plain_env_oracle(tmp_path):
     """Run i meets the instance of the plain env reset with seed i, scored at its own eta."""
     import gymnasium as gym
-    import rlhf_gbpm.envs  # noqa: F401
 
+    import rlhf_gbpm.envs  # noqa: F401
     from rlhf_gbpm import dual_gap, get_regularizer
 
     cfg = dict(REAL, agents=[{"name": "uniform"}], checkpoints={"every": 40})
