@@ -226,3 +226,17 @@ def test_a_second_writer_is_refused(tmp_path):
             run_sweep(None, out, resume=True, progress=False)
     # the lock is gone with its holder: resuming now works
     assert run_sweep(None, out, resume=True, progress=False).chunks_skipped == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"agents": [{"name": "greedy_sampling", "kwargs": {"refresh": 0}}]},
+     "agents[0].kwargs: ValueError: refresh == 0, must be >= 1."),
+    ({"sizes": [{"d": 4, "K": 1, "S": 3.0}]},
+     "env.params / sizes[0]: ValueError: K == 1, must be >= 2."),
+    ({"regularizers": [{"name": "tsallis", "params": {"q": 3.0}}]}, "regularizers[0]: "),
+])
+def test_real_components_reject_bad_values_before_any_work(tmp_path, change, message):
+    with pytest.raises(ConfigError) as info:
+        run_sweep(load_config(dict(REAL, **change)), tmp_path / "r", progress=False)
+    assert str(info.value).startswith(message)
+    assert not (tmp_path / "r").exists()
