@@ -189,7 +189,11 @@ def _ball_newton_point_eigh(hess, c, radius):
             nu = nu + np.maximum(step, 0.0)
             if np.all(np.abs(n - rh) <= 1e-14 * rh):
                 break
-        th = -ch / (lh + nu[:, None])
+        den = lh + nu[:, None]
+        # a zero eigenvalue with nu == 0 has no curvature and (at the KKT point) no gradient
+        # component: its coordinate of the step is 0, not 0/0
+        safe = den > 0
+        th = np.where(safe, -ch / np.where(safe, den, 1.0), 0.0)
         out = out.copy()
         out[hit] = _project_ball(th, rh[:, None])
     return np.matmul(q, out[:, :, None])[:, :, 0]
