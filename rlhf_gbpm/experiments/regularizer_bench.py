@@ -357,3 +357,41 @@ def _write(report: BenchReport, out: Path) -> list[Path]:
         files.append(path)
     plt.close(fig)
     return files
+
+
+def add_cli_parser(subparsers) -> None:
+    """Register ``rlhf-gbpm bench-regularizers`` on an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "bench-regularizers",
+        help="benchmark regularizers (beta, SNE cost/accuracy, regret, density ratio)",
+        description="Benchmark built-in and user regularizers: strong-convexity constant, SNE "
+                    "solve time and accuracy, GS/ETC regret at a fixed budget, and the SNE's "
+                    "maximal density ratio to the reference.")
+    p.add_argument("regularizers", nargs="*",
+                   help="registered names, module:factory or path/file.py:factory "
+                        f"(default: {' '.join(DEFAULT_REGULARIZERS)})")
+    p.add_argument("--eta", type=float, nargs="+", default=None, help="eta grid")
+    p.add_argument("--seeds", type=int, default=None, help="regret seeds")
+    p.add_argument("--horizon", type=int, default=None, help="regret budget T")
+    p.add_argument("--K", type=int, default=None, help="number of actions")
+    p.add_argument("--d", type=int, default=None, help="feature dimension")
+    p.add_argument("--instances", type=int, default=None, help="payoffs for the SNE timing")
+    p.add_argument("--out", type=Path, default=Path("out/bench_regularizers"),
+                   help="output folder")
+    p.set_defaults(func=run_cli)
+
+
+def run_cli(args) -> int:
+    """Run the benchmark from parsed CLI arguments and print the markdown table."""
+    overrides = {"regularizers": tuple(args.regularizers) or DEFAULT_REGULARIZERS}
+    for key, attr in (("etas", "eta"), ("seeds", "seeds"), ("horizon", "horizon"), ("K", "K"),
+                      ("d", "d"), ("num_instances", "instances")):
+        value = getattr(args, attr)
+        if value is not None:
+            overrides[key] = tuple(value) if isinstance(value, list) else value
+    report = benchmark_regularizers(BenchConfig(**overrides), out_dir=args.out)
+    print("## beta\n\n" + _markdown(report.beta))  # noqa: T201 - CLI output
+    print(report.to_markdown())  # noqa: T201 - CLI output
+    for path in report.files:
+        print(f"wrote {path}")  # noqa: T201 - CLI output
+    return 0
