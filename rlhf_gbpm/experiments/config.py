@@ -345,6 +345,8 @@ class BackendSpec:
     chunk_size: int | None = None
     """Runs per task (one vector env + one batched agent); None: a whole group per task.
     Part of the sweep plan: resuming keeps the chunking of the first start."""
+    runtime_env: dict | None = None
+    """Ray only: the ``runtime_env`` of ``ray.init`` (e.g. ``{pip = ["rlhf-gbpm"]}``)."""
 
     def __post_init__(self):
         _check_str(self.name, "name", choices=BACKENDS)
@@ -354,6 +356,9 @@ class BackendSpec:
             _check_int(self.workers, "workers", min_val=1)
         if self.chunk_size is not None:
             _check_int(self.chunk_size, "chunk_size", min_val=1)
+        if self.runtime_env is not None:
+            object.__setattr__(self, "runtime_env",
+                               _check_params(self.runtime_env, "runtime_env"))
 
 
 def _parse_regularizers(value, key: str) -> tuple[RegularizerSpec, ...]:
@@ -494,7 +499,7 @@ class ExperimentConfig:
                 item["regularizers"] = [reg(r) for r in a.regularizers]
             agents.append(item)
         backend = {"name": self.backend.name}
-        for key in ("address", "workers", "chunk_size"):
+        for key in ("address", "workers", "chunk_size", "runtime_env"):
             if getattr(self.backend, key) is not None:
                 backend[key] = getattr(self.backend, key)
         return {
@@ -528,13 +533,14 @@ class ExperimentConfig:
         """A copy with some backend fields replaced; None values are ignored.
 
         Args:
-            **changes: ``name``, ``address``, ``workers`` or ``chunk_size``.
+            **changes: ``name``, ``address``, ``workers``, ``chunk_size`` or
+                ``runtime_env``.
 
         Returns:
             The new config.
         """
         current = {k: getattr(self.backend, k) for k in ("name", "address", "workers",
-                                                         "chunk_size")}
+                                                         "chunk_size", "runtime_env")}
         current.update({k: v for k, v in changes.items() if v is not None})
         with _at("backend"):
             backend = BackendSpec(**current)
@@ -616,7 +622,8 @@ class ExperimentConfig:
         with _at("checkpoints"):
             kwargs["checkpoints"] = CheckpointSpec(kind=kind, value=value)
         backend = _check_table(data.get("backend", {}), "backend")
-        _check_keys(backend, "backend", {"name", "address", "workers", "chunk_size"})
+        _check_keys(backend, "backend", {"name", "address", "workers", "chunk_size",
+                                         "runtime_env"})
         with _at("backend"):
             kwargs["backend"] = BackendSpec(**backend)
         with _at(""):

@@ -568,7 +568,8 @@ def _run_locked(config: ExperimentConfig, store: ResultsStore, *, resume: bool,
         stored_cfg = load_config(manifest["config"])
         config = stored_cfg.with_backend(name=config.backend.name,
                                          address=config.backend.address,
-                                         workers=config.backend.workers)
+                                         workers=config.backend.workers,
+                                         runtime_env=config.backend.runtime_env)
         validate_sweep(config)
         chunks = plan_sweep(config)
         done = store.records()  # verifies every part; warns about a torn last line
@@ -589,8 +590,12 @@ def _run_locked(config: ExperimentConfig, store: ResultsStore, *, resume: bool,
     todo = [c for c in chunks if c.chunk_id not in done]
     if max_chunks is not None:
         todo = todo[:max_chunks]
-    backend = backend or get_backend(config.backend.name, address=config.backend.address,
-                                     workers=config.backend.workers)
+    if backend is None:
+        options = {}
+        if config.backend.name == "ray" and config.backend.runtime_env is not None:
+            options["runtime_env"] = config.backend.runtime_env
+        backend = get_backend(config.backend.name, address=config.backend.address,
+                              workers=config.backend.workers, **options)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -112,6 +112,15 @@ def test_round_trip_and_plan_hash():
     assert load_config(_cfg(horizon=41)).plan_hash() != cfg.plan_hash()
 
 
+def test_backend_runtime_env_round_trips_outside_the_plan():
+    cfg = load_config(_cfg(backend={"name": "ray", "runtime_env": {"pip": ["rlhf-gbpm"]}}))
+    assert cfg.backend.runtime_env == {"pip": ["rlhf-gbpm"]}
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.plan_hash() == load_config(_cfg(backend={})).plan_hash()
+    with pytest.raises(ConfigError, match="backend.runtime_env: must be a table, got list"):
+        load_config(_cfg(backend={"runtime_env": [1]}))
+
+
 def test_num_runs_counts_agent_overrides():
     cfg = load_config(FAKE_CONFIG)
     # 2 sizes x (2 etas + 1 eta override) x 3 seeds x 1 regularizer
