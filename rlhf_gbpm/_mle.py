@@ -71,7 +71,7 @@ def _check_data(x, r, weights, *, need_positive_weight: bool = False):
     sizes = {"N": x.shape[-2]}
     r = check_array(r, "r", shape=x.shape[:-2] + ("N",), sizes=sizes)
     if r.size and (r.min() < 0.0 or r.max() > 1.0):
-        bad = r.min() if r.min() < 0.0 else r.max()
+        bad = float(r.min() if r.min() < 0.0 else r.max())
         raise ValueError(f"r must lie in [0, 1], got an entry == {bad!r}.")
     batch = x.shape[:-2]
     if weights is None:
@@ -79,7 +79,7 @@ def _check_data(x, r, weights, *, need_positive_weight: bool = False):
     else:
         w = check_array(weights, "weights", shape=x.shape[:-2] + ("N",), sizes=sizes)
         if w.size and w.min() < 0.0:
-            raise ValueError(f"weights must be >= 0, got an entry == {w.min()!r}.")
+            raise ValueError(f"weights must be >= 0, got an entry == {float(w.min())!r}.")
     if need_positive_weight and np.any(w.sum(axis=-1) <= 0.0):  # also N = 0
         raise ValueError("weights must have a positive sum in every problem of the batch.")
     n, dim = x.shape[-2], x.shape[-1]
