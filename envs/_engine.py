@@ -171,12 +171,20 @@ class StackedInstances:
         Returns:
             A, shape (n, ..., K, K), skew-symmetric.
         """
-        rows = np.arange(self.num_runs) if rows is None else rows
         if not self.continuous:
             table = self.payoff_table()
             c = np.asarray(context, dtype=np.intp)
+            if (rows is None and self.num_contexts == 1 and c.shape == (self.num_runs,)
+                    and not c.any()):
+                # one context: a read-only view of the table instead of a (B, K, K) gather
+                # (the regret monitor asks for it twice per round)
+                view = table[:, 0]
+                view.flags.writeable = False
+                return view
+            rows = np.arange(self.num_runs) if rows is None else rows
             r = rows.reshape((len(rows),) + (1,) * (c.ndim - 1))
             return table[r, c]
+        rows = np.arange(self.num_runs) if rows is None else rows
         feats = self.features(context, rows)
         extra = feats.ndim - 3
         theta = self.theta[rows].reshape((len(rows),) + (1,) * extra + (self.dim, self.dim))
