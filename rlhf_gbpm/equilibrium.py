@@ -30,7 +30,6 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import numbers
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gbpm._results import SolverResult, messages_for
+from rlhf_gbpm._sne_newton import NewtonProblems, newton_solve, single_thread_blas
 from rlhf_gbpm._validation import check_array, check_eta, check_scalar, check_simplex
 from rlhf_gbpm.regularizers import Regularizer, SeparableRegularizer, _as_regularizer
 
@@ -49,13 +49,6 @@ logger = logging.getLogger(__name__)
 SNE_METHODS = ("auto", "newton", "lp", "cvxpy")
 """Valid ``method`` names of :func:`solve_sne`."""
 
-_EPS = np.finfo(float).eps
-_STAGE_TOL = 1e-7  # relative score residual that ends an intermediate continuation stage
-_STAGE_MAXIT = 15  # Newton iterations allowed per continuation stage
-_LS_MAXHALF = 8  # step halvings before the line search gives up
-_COLD_ETA = 100.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
-_GROWTH0 = 10.0  # initial continuation factor
-_THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
 
 
 @dataclass(frozen=True)
@@ -258,278 +251,6 @@ def dual_gap(policy, A, regularizer: str | Regularizer, eta) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# Newton solver in score space
-# ---------------------------------------------------------------------------------------
-
-
-def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
-    """Solve (I - c M J) x = rhs with J = diag(d) - d d^T / sum(d).
-
-    Shapes: M (B, K, K), d and rhs (B, K), c = ``scale`` (B,) or 1.
-
-    Columns of J vanish off the support {d_i > 0}, so only an m x m block needs a dense
-    solve, m the largest support in the batch (entries with d_i below 1e-13 max(d) count as
-    off the support; this only perturbs the Newton matrix, never the residual).
-    """
-    B, K = d.shape
-    d = np.where(d > 1e-13 * np.max(d, axis=-1, keepdims=True), d, 0.0)
-    m = int(np.max(np.sum(d > 0, axis=-1)))
-    if m >= 0.75 * K:  # (nearly) full support: no gathering
-        idx, m, ds, m_cols, rhs_s = None, K, d, M, rhs
-    else:
-        idx = np.argsort(-d, axis=-1)[:, :m]
-        ds = np.take_along_axis(d, idx, axis=-1)
-        m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
-        rhs_s = np.take_along_axis(rhs, idx, axis=-1)
-    # -c M_{.S} J_SS = -c [M_{.S} diag(d_S) - (M_{.S} d_S) d_S^T / sum(d_S)], no matmul
-    md = np.einsum("bkm,bm->bk", m_cols, ds) / ds.sum(axis=-1, keepdims=True)
-    neg = md[:, :, None] * ds[:, None, :]
-    neg -= m_cols * ds[:, None, :]  # (B, K, m)
-    if scale is not None:
-        neg *= scale[:, None, None]
-    m_ss = neg if idx is None else np.take_along_axis(neg, idx[:, :, None], axis=1)
-    diag = np.arange(m)
-    m_ss[:, diag, diag] += 1.0
-    x_s = np.linalg.solve(m_ss, rhs_s[..., None])[..., 0]
-    if idx is None:
-        return x_s
-    x = rhs - np.einsum("bkm,bm->bk", neg, x_s)
-    np.put_along_axis(x, idx, x_s, axis=-1)
-    return x
-
-
-_CONTROLLER = None
-
-
-def _single_thread_blas(K: int):
-    """Limit BLAS to one thread for small K.
-
-    Batched small solves gain nothing from BLAS threads, and oversubscribed threads slow them
-    down by an order of magnitude.
-    """
-    global _CONTROLLER
-    if K > _THREADED_K:
-        return contextlib.nullcontext()
-    try:
-        if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # noqa: BLE001 - threadpoolctl is an optimization only
-        return contextlib.nullcontext()
-
-
-class _Problems:
-    """Flat batch of finite-eta problems on the homotopy F(s; t) = s - M(t) BR_1(s).
-
-    M(1) = eta A is the target. Cold problems follow M(t) = t eta A from the known root s = 0
-    at t = 0 (eta-continuation). Warm problems follow M(t) = eta A + (1 - t) (r v^T - v r^T)
-    with r = s0 - eta A p0, v = p0 / ||p0||^2 and p0 = BR_1(s0), s0 shifted so p0^T s0 = 0:
-    M(0) is skew and s0 is its root, so any warm start is the exact solution of a nearby
-    skew game, and the Jacobian I - M(t) J stays invertible along the whole path.
-    """
-
-    def __init__(self, A, eta, reg: SeparableRegularizer, rho, s0=None):
-        self.A, self.eta, self.reg, self.rho = A, eta, reg, rho
-        B, K = rho.shape
-        self.cold = np.ones(B, dtype=bool)
-        self.r = np.zeros((B, K))
-        self.v = np.zeros((B, K))
-        self.s_start = np.zeros((B, K))
-        if s0 is not None:
-            ok = np.all(np.isfinite(s0), axis=-1)
-            s0 = np.where(ok[:, None], s0, 0.0)
-            p0, _, _ = reg.br1(s0, rho)
-            s0 = s0 - np.sum(p0 * s0, axis=-1, keepdims=True)
-            r = s0 - eta[:, None] * np.einsum("bij,bj->bi", A, p0)
-            v = p0 / np.sum(p0 * p0, axis=-1, keepdims=True)
-            self.cold = ~ok
-            self.r = np.where(ok[:, None], r, 0.0)
-            self.v = np.where(ok[:, None], v, 0.0)
-            self.s_start = s0
-        self.all_cold = bool(np.all(self.cold))
-
-    def _a(self, idx):
-        """Payoffs of problems ``idx`` (no copy when ``idx`` is the whole batch in order)."""
-        if idx.size == self.A.shape[0] and idx[0] == 0 and idx[-1] == idx.size - 1:
-            return self.A
-        return self.A[idx]
-
-    def _rot(self, idx, x):
-        r, v = self.r[idx], self.v[idx]
-        return r * np.sum(v * x, -1, keepdims=True) - v * np.sum(r * x, -1, keepdims=True)
-
-    def mvec(self, idx, t, x):
-        """M(t) x for problems ``idx`` at homotopy parameters ``t``."""
-        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self._a(idx), x)
-        if self.all_cold:
-            return t[:, None] * ax
-        ca = np.where(self.cold[idx], t, 1.0)
-        return ca[:, None] * ax + (1.0 - t)[:, None] * self._rot(idx, x)
-
-    def mmat(self, idx, t):
-        """M(t) as matrices, shape (len(idx), K, K)."""
-        if self.all_cold:
-            return (t * self.eta[idx])[:, None, None] * self._a(idx)
-        r, v = self.r[idx], self.v[idx]
-        rot = r[:, :, None] * v[:, None, :] - v[:, :, None] * r[:, None, :]
-        ca = np.where(self.cold[idx], t, 1.0)
-        return ((ca * self.eta[idx])[:, None, None] * self._a(idx)
-                + (1.0 - t)[:, None, None] * rot)
-
-    def jsolve(self, idx, t, d, rhs):
-        """Solve (I - M(t) J) x = rhs for problems ``idx``."""
-        if self.all_cold:
-            return _jacobian_solve(self._a(idx), d, rhs, scale=t * self.eta[idx])
-        return _jacobian_solve(self.mmat(idx, t), d, rhs)
-
-    def dmvec(self, idx, x):
-        """dM/dt x (M(1) - M(0) for both kinds of path)."""
-        ax = self.eta[idx, None] * np.einsum("bij,bj->bi", self._a(idx), x)
-        if self.all_cold:
-            return ax
-        return np.where(self.cold[idx, None], ax, -self._rot(idx, x))
-
-    def residual(self, idx, s, t):
-        p, d, _ = self.reg.br1(s, self.rho[idx])
-        return s - self.mvec(idx, t, p), p, d
-
-
-def _newton(prob: _Problems, *, tol: float, max_iter: int, callback: Callable | None,
-            make_result: Callable):
-    """Batched Newton with line search and continuation in t. Returns (s, status, nit)."""
-    A, eta, rho = prob.A, prob.eta, prob.rho
-    B, K = rho.shape
-    status = np.full(B, -1)
-    nit = np.zeros(B, dtype=int)
-    stage_it = np.zeros(B, dtype=int)
-    t_prev = np.zeros(B)
-    s_prev = prob.s_start.copy()
-    t_cur = np.where(prob.cold, np.minimum(1.0, _COLD_ETA / eta), 1.0)
-    growth = np.full(B, _GROWTH0)
-    a_max = np.max(np.abs(A), axis=(-1, -2))
-
-    def predict(idx, tp, sp, tn):
-        # tangent predictor along s*(t): ds/dt = (I - M(t) J)^{-1} (dM/dt) p
-        p, d, _ = prob.reg.br1(sp, rho[idx])
-        tangent = prob.dmvec(idx, p)
-        if np.any(tp > 0) or not np.all(prob.cold[idx]):  # M(0) = 0 on a cold path
-            tangent = prob.jsolve(idx, tp, d, tangent)
-        return sp + (tn - tp)[:, None] * tangent
-
-    s = predict(np.arange(B), t_prev, s_prev, t_cur)
-    # residual, policy and Jacobian diagonal at s, kept from the line search's accepted step
-    cached = np.zeros(B, dtype=bool)
-    cache_f, cache_p, cache_d = np.zeros((B, K)), np.zeros((B, K)), np.zeros((B, K))
-    while True:
-        act = np.flatnonzero(status < 0)
-        over = nit[act] >= max_iter
-        status[act[over]] = 1
-        act = act[~over]
-        if act.size == 0:
-            break
-        sa, ta = s[act], t_cur[act]
-        F, p, d = cache_f[act], cache_p[act], cache_d[act]
-        stale = ~cached[act]
-        if np.any(stale):
-            F[stale], p[stale], d[stale] = prob.residual(act[stale], sa[stale], ta[stale])
-        bad = ~np.all(np.isfinite(F), axis=-1)
-        if np.any(bad):
-            status[act[bad]] = 4
-            act, sa, ta, F, p, d = (x[~bad] for x in (act, sa, ta, F, p, d))
-            if act.size == 0:
-                continue
-        Fn = np.max(np.abs(F), axis=-1)
-        smax = np.max(np.abs(sa), axis=-1)
-        noise = 64.0 * _EPS * (smax + eta[act] * a_max[act] * np.sqrt(K) + 1.0)
-        final = ta >= 1.0
-        # policy residual ||BR(A p) - p||_inf = ||BR_1(s - F) - BR_1(s)||_inf (final stages)
-        pres = np.full(act.size, np.inf)
-        if np.any(final):
-            q, _, _ = prob.reg.br1(sa[final] - F[final], rho[act[final]])
-            pres[final] = np.max(np.abs(q - p[final]), axis=-1)
-        conv_final = final & ((pres <= tol) | (Fn <= noise))
-        conv_stage = ~final & (Fn <= _STAGE_TOL * np.maximum(1.0, smax))
-        status[act[conv_final]] = 0
-        if np.any(conv_stage):
-            idx = act[conv_stage]
-            quick = stage_it[idx] <= 6
-            growth[idx] = np.where(quick, np.minimum(growth[idx] ** 1.5, 1e3), growth[idx])
-            t_prev[idx] = t_cur[idx]
-            s_prev[idx] = s[idx]
-            t_cur[idx] = np.minimum(1.0, t_cur[idx] * growth[idx])
-            s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_cur[idx])
-            stage_it[idx] = 0
-            cached[idx] = False
-        step = ~(conv_final | conv_stage)
-        act, sa, ta, F, d, Fn, noise = (x[step] for x in (act, sa, ta, F, d, Fn, noise))
-        if act.size:
-            s_new, ok, (f_new, p_new, d_new) = _line_search(prob, act, sa, ta, F, d)
-            s[act] = s_new
-            cached[act] = ok
-            cache_f[act[ok]], cache_p[act[ok]], cache_d[act[ok]] = f_new[ok], p_new[ok], d_new[ok]
-            nit[act] += 1
-            stage_it[act] += 1
-            # a stalled final stage at rounding level counts as converged
-            stall_conv = ~ok & (ta >= 1.0) & (Fn <= 1e3 * noise)
-            status[act[stall_conv]] = 0
-            fail = (~ok & ~stall_conv) | (stage_it[act] > _STAGE_MAXIT)
-            if np.any(fail):
-                cached[act[fail]] = False
-                _shrink_stage(act[fail], t_prev, t_cur, growth, s, s_prev, stage_it, status,
-                              predict)
-        if callback is not None:
-            try:
-                callback(make_result(s, status, nit))
-            except StopIteration:
-                status[status < 0] = 3
-    return s, status, nit
-
-
-def _shrink_stage(idx, t_prev, t_cur, growth, s, s_prev, stage_it, status, predict):
-    """Retreat to a smaller continuation step after a failed stage."""
-    tp, tc = t_prev[idx], t_cur[idx]
-    new = np.where(tp > 0, np.sqrt(np.maximum(tp, 1e-300) * tc), tc / 10.0)
-    stuck = (new - tp) <= 1e-9 * tc
-    status[idx[stuck]] = 2
-    idx, tp, new = idx[~stuck], tp[~stuck], new[~stuck]
-    if idx.size == 0:
-        return
-    growth[idx] = np.maximum(np.sqrt(growth[idx]), 1.5)
-    t_cur[idx] = new
-    s[idx] = predict(idx, tp, s_prev[idx], new)
-    stage_it[idx] = 0
-
-
-def _line_search(prob: _Problems, act, s, t, F, d):
-    """Backtracking (Armijo) on ||F||^2 along the Newton direction.
-
-    Returns (s_new, ok, (F, p, d) at s_new) where the step was accepted.
-    """
-    delta = prob.jsolve(act, t, d, -F)
-    m0 = np.sum(F * F, axis=-1)
-    step = np.ones(act.size)
-    s_new = s.copy()
-    f_new, p_new, d_new = np.empty_like(F), np.empty_like(F), np.empty_like(F)
-    ok = np.zeros(act.size, dtype=bool)
-    pending = np.arange(act.size)
-    for _ in range(_LS_MAXHALF):
-        trial = s[pending] + step[pending, None] * delta[pending]
-        Ft, pt, dt = prob.residual(act[pending], trial, t[pending])
-        mt = np.sum(Ft * Ft, axis=-1)
-        acc = np.isfinite(mt) & (mt <= (1.0 - 1e-4 * step[pending]) * m0[pending])
-        hit = pending[acc]
-        s_new[hit], f_new[hit], p_new[hit], d_new[hit] = trial[acc], Ft[acc], pt[acc], dt[acc]
-        ok[hit] = True
-        pending = pending[~acc]
-        if pending.size == 0:
-            break
-        step[pending] *= 0.5
-    return s_new, ok, (f_new, p_new, d_new)
-
-
-# ---------------------------------------------------------------------------------------
 # eta = inf: linear program
 # ---------------------------------------------------------------------------------------
 
@@ -645,7 +366,7 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
 
         policy[fin], status[fin], nit[fin] = solve_sne_cvxpy(Af[fin], reg, ef[fin], rho[fin])
     elif fin.size:
-        prob = _Problems(Af[fin], ef[fin], reg, rho[fin], None if s0 is None else s0[fin])
+        prob = NewtonProblems(Af[fin], ef[fin], reg, rho[fin], None if s0 is None else s0[fin])
 
         def make_result(s, st, it):
             p, _, _ = reg.br1(s, prob.rho)
@@ -657,8 +378,8 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
             its[fin] = it
             return _build_result(full, Af, reg, ef, rho, stat, its, batch, None)
 
-        with _single_thread_blas(K):
-            s, st, it = _newton(prob, tol=tol, max_iter=max_iter, callback=callback,
+        with single_thread_blas(K):
+            s, st, it = newton_solve(prob, tol=tol, max_iter=max_iter, callback=callback,
                                 make_result=make_result)
         policy[fin], _, _ = reg.br1(s, prob.rho)
         scores[fin] = s
