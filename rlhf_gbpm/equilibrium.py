@@ -17,11 +17,12 @@ BR_1(s) = argmax_q <q, s> - psi(q), so that p = BR_1(s). The SNE is the root of
 The Jacobian of BR_1 is J = diag(d) - d d^T / sum(d) (symmetric PSD, d_i = h_i'), so the
 eigenvalues of A J are imaginary and I - eta A J is always invertible: Newton's method in
 score space is well defined at every eta. It is globalized by a backtracking line search on
-||F||^2 and, for problems where the direct solve stalls, by eta-continuation along the
-solution path s*(eta) (tangent predictor ds/deta = (I - eta A J)^{-1} A p, Newton
-corrector, geometric steps in eta that shrink after a failure and grow after a success).
-Everything is batched: every problem of the batch has its own eta, continuation stage and
-step length. eta = inf is solved by a linear program per problem (scipy HiGHS).
+||F||^2 inside a homotopy from a known root: cold starts follow eta-continuation along
+s*(eta) (tangent predictor, Newton corrector, steps that shrink after a failure and grow after
+a success); warm starts follow a path of skew games whose first member has the warm start as
+its exact solution (``rlhf_gbpm._sne_newton``). Everything is batched: every problem of the
+batch has its own eta, continuation stage and step length. eta = inf is solved by a linear
+program per problem (scipy HiGHS). See ``docs/core.md`` for the details and measurements.
 
 References:
     Lee, Hong, Jun, Yun, Yun. "Regularized Online RLHF with Generalized Bilinear
