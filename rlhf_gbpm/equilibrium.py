@@ -88,13 +88,18 @@ class SNEResult(SolverResult):
 
 def _check_payoff(A, name: str = "A", sizes: dict | None = None) -> np.ndarray:
     A = check_array(A, name, shape=("...", "K", "K"), sizes=sizes)
-    err = float(np.max(np.abs(A + np.swapaxes(A, -1, -2)), initial=0.0))
-    scale = max(1.0, float(np.max(np.abs(A), initial=0.0)))
+    if A.size == 0:
+        return A.copy()
+    sym = A + np.swapaxes(A, -1, -2)
+    err = float(np.max(np.abs(sym, out=sym)))
+    scale = max(1.0, float(np.max(A)), -float(np.min(A)))
     if err > 1e-9 * scale:
         raise ValueError(
             f"{name} must be skew-symmetric (A^T == -A), got max|A + A^T| == {err:.3g}."
         )
-    return 0.5 * (A - np.swapaxes(A, -1, -2))
+    out = A - np.swapaxes(A, -1, -2)  # exactly skew in floating point
+    out *= 0.5
+    return out
 
 
 def _resolve_regularizer(regularizer, reference=None) -> Regularizer:
