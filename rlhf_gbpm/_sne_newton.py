@@ -22,6 +22,7 @@ _STAGE_MAXIT = 15  # Newton iterations allowed per continuation stage
 _LS_MAXHALF = 8  # step halvings before the line search gives up
 _COLD_ETA = 100.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
 _GROWTH0 = 10.0  # initial continuation factor
+_WARM_TO_COLD = True  # a failed direct warm step restarts cold instead of walking the warm path
 _THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
 
 
@@ -111,6 +112,14 @@ class NewtonProblems:
             self.r = np.where(ok[:, None], r, 0.0)
             self.v = np.where(ok[:, None], v, 0.0)
             self.s_start = s0
+        self.all_cold = bool(np.all(self.cold))
+
+    def make_cold(self, idx):
+        """Switch problems ``idx`` to the cold (eta-continuation) path from s = 0."""
+        self.cold[idx] = True
+        self.r[idx] = 0.0
+        self.v[idx] = 0.0
+        self.s_start[idx] = 0.0
         self.all_cold = bool(np.all(self.cold))
 
     def _a(self, idx):
@@ -239,9 +248,22 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
             status[act[stall_conv]] = 0
             fail = (~ok & ~stall_conv) | (stage_it[act] > _STAGE_MAXIT)
             if np.any(fail):
-                cached[act[fail]] = False
-                _shrink_stage(act[fail], t_prev, t_cur, growth, s, s_prev, stage_it, status,
-                              predict)
+                bad = act[fail]
+                cached[bad] = False
+                # a warm start whose direct step failed restarts on the cold path when
+                # _WARM_TO_COLD is set (its homotopy can be long for piecewise-linear maps)
+                restart = bad[(~prob.cold[bad]) & (t_prev[bad] == 0) & _WARM_TO_COLD]
+                if restart.size:
+                    prob.make_cold(restart)
+                    s_prev[restart] = 0.0
+                    t_cur[restart] = np.minimum(1.0, _COLD_ETA / eta[restart])
+                    s[restart] = predict(restart, t_prev[restart], s_prev[restart],
+                                         t_cur[restart])
+                    stage_it[restart] = 0
+                    bad = np.setdiff1d(bad, restart)
+                if bad.size:
+                    _shrink_stage(bad, t_prev, t_cur, growth, s, s_prev, stage_it, status,
+                                  predict)
         if callback is not None:
             try:
                 callback(make_result(s, status, nit))
