@@ -16,17 +16,22 @@ References:
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.errors import ConvergenceWarning
 from rlhf_gbpm.links import Link, get_link
+from rlhf_gbpm.regularizers import SeparableRegularizer
 from rlhf_gbpm.skew import vec_to_skew
 
 from ._estimators import MLEEstimator, ONSEstimator
 from .base import Agent, SNECache, check_policy_param, policy_for_k
 
 __all__ = ["GreedySampling", "ESTIMATORS"]
+
+_EPS = np.finfo(float).eps
 
 ESTIMATORS = ("mle", "ons")
 
@@ -115,6 +120,10 @@ class GreedySampling(Agent):
         self._cache = SNECache(B, K)
         self.theta_vec_ = np.zeros((B, d * (d - 1) // 2))
         self.version_ = 0
+        self._warm = None
+        if (self._context_kind == "finite" and isinstance(self.regularizer_, SeparableRegularizer)
+                and np.all(np.isfinite(self.eta_))):
+            self._warm = _ChordSNE(self.regularizer_, self.eta_, K)
 
     @property
     def theta_(self) -> np.ndarray:
@@ -133,6 +142,8 @@ class GreedySampling(Agent):
         """
         if self.version_ == 0:
             return self.exploration_
+        if self._warm is not None and np.all(ctx == 0):
+            return self._warm.policy(feats, self.theta_vec_, self.version_, self._link)
         return self._cache.get(
             feats, ctx, self.theta_vec_, np.full(self.num_runs_, self.version_),
             regularizer=self.regularizer_, eta=self.eta_, link=self._link,
@@ -147,3 +158,125 @@ class GreedySampling(Agent):
         if (self.t_ + 1) % self.refresh == 0:
             self.theta_vec_ = np.array(self._estimator.fit(), dtype=float)
             self.version_ += 1
+
+
+class _ChordSNE:
+    """Re-solves of the SNE after a small change of the estimate, for one context per run.
+
+    Between two refits the estimated payoff A changes a little, so the previous solution's
+    scores s = eta A p and the inverse G = (I - eta A J)^{-1} of the previous Newton matrix
+    (J the Jacobian of the unit best response at s) make a very good chord iteration
+    s <- s - G F(s), F(s) = s - eta A BR_1(s): each step costs two matrix-vector products per
+    run instead of a K x K factorization. G is rebuilt (one batched inverse) for the runs whose
+    residual stops shrinking fast, and runs that still do not converge fall back to
+    :func:`~rlhf_gbpm.equilibrium.solve_sne`. The stopping rule is solve_sne's
+    (||BR(A p) - p||_inf <= tol or F at rounding level), so both give the same policies up to
+    that tolerance.
+
+    Used by Greedy Sampling for separable regularizers at finite eta when every run plays
+    context 0 (the setting without contexts); other cases use :class:`SNECache`.
+    """
+
+    _MAX_IT = 12  # chord iterations before the fallback
+    _RATE = 0.1  # a step must shrink ||F||_inf at least this much, else G is rebuilt
+
+    def __init__(self, reg: SeparableRegularizer, eta: np.ndarray, K: int, tol: float = 1e-12):
+        self.reg, self.eta, self.tol = reg, eta, tol
+        B = eta.shape[0]
+        self.rho = np.ascontiguousarray(reg._ref_for(np.empty((B, K))))
+        self.s = None  # scores (B, K)
+        self.g = None  # inverse Newton matrices (B, K, K)
+        self.p = None
+        self.version = -1
+        self.stats = {"solves": 0, "iterations": 0, "rebuilt": 0, "fallback": 0}
+
+    def _inverse(self, a, eta, s, rho):
+        """(I - eta A J(s))^{-1} for a batch, shape (n, K, K)."""
+        _, dd, _ = self.reg.br1(s, rho)
+        tot = dd.sum(axis=-1, keepdims=True)
+        ad = np.matmul(a, dd[:, :, None])[:, :, 0] / tot  # A d / sum(d)
+        m = (ad[:, :, None] - a) * dd[:, None, :]
+        m *= eta[:, None, None]
+        K = s.shape[-1]
+        m[:, np.arange(K), np.arange(K)] += 1.0
+        return np.linalg.inv(m)
+
+    def policy(self, feats, theta, version, link) -> np.ndarray:
+        """SNE policies of the estimated games, shape (B, K) (solved once per version)."""
+        if version == self.version:
+            return self.p
+        from rlhf_gbpm.preference import payoff_matrix
+
+        a = payoff_matrix(feats, vec_to_skew(theta, feats.shape[-1]), link, validate=False)
+        if self.s is None:
+            self._cold(a)
+        else:
+            self._chord(a)
+        self.version = version
+        return self.p
+
+    def _cold(self, a, idx=None):
+        from rlhf_gbpm.equilibrium import solve_sne
+
+        if idx is None:
+            idx = np.arange(a.shape[0])
+            warm = None
+        else:
+            warm = self.p[idx] if self.p is not None else None
+        res = solve_sne(a[idx], self.reg, self.eta[idx], warm_start=warm)
+        if not np.all(res.success):
+            warnings.warn(
+                f"solve_sne did not converge for {int(np.sum(~res.success))} run(s) (max dual "
+                f"gap {float(np.max(res.dual_gap)):.3g}); playing its last iterate.",
+                ConvergenceWarning, stacklevel=4,
+            )
+        s = np.asarray(res.scores, dtype=float)
+        ok = np.all(np.isfinite(s), axis=-1)
+        s = np.where(ok[:, None], s, 0.0)
+        if self.s is None:
+            self.s, self.p = s, np.array(res.policy, dtype=float)
+            self.g = self._inverse(a, self.eta, s, self.rho)
+        else:
+            self.s[idx], self.p[idx] = s, res.policy
+            self.g[idx] = self._inverse(a[idx], self.eta[idx], s, self.rho[idx])
+        self.stats["fallback"] += idx.size
+
+    def _chord(self, a):
+        reg, rho, eta, tol = self.reg, self.rho, self.eta, self.tol
+        s, g = self.s, self.g
+        K = s.shape[-1]
+        a_max = np.max(np.abs(a), axis=(-1, -2))
+        fn_prev = np.full(s.shape[0], np.inf)
+        todo = np.arange(s.shape[0])
+        self.stats["solves"] += 1
+        for _ in range(self._MAX_IT):
+            st = s[todo]
+            p, _, _ = reg.br1(st, rho[todo])
+            es = eta[todo]
+            y = np.matmul(a[todo], p[:, :, None])[:, :, 0] * es[:, None]  # eta A p
+            f = st - y
+            fn = np.max(np.abs(f), axis=-1)
+            q, _, _ = reg.br1(y, rho[todo])
+            pres = np.max(np.abs(q - p), axis=-1)
+            noise = 64.0 * _EPS * (np.max(np.abs(st), axis=-1) + es * a_max[todo] * np.sqrt(K)
+                                   + 1.0)
+            slow = ~(fn <= self._RATE * fn_prev[todo])
+            # converged, or stalled at the rounding level (solve_sne's rule)
+            done = (pres <= tol) | (fn <= noise) | (slow & (fn <= 1e3 * noise))
+            self.p[todo[done]] = p[done]
+            slow &= ~done
+            bad = ~np.all(np.isfinite(f), axis=-1)
+            if np.any(bad):  # back to the last good scores; rebuilt below
+                f[bad] = 0.0
+            keep = ~done
+            todo, st, f, fn, slow = todo[keep], st[keep], f[keep], fn[keep], slow[keep]
+            if todo.size == 0:
+                return
+            if np.any(slow):
+                rebuild = todo[slow]
+                g[rebuild] = self._inverse(a[rebuild], eta[rebuild], st[slow], rho[rebuild])
+                self.stats["rebuilt"] += rebuild.size
+            s[todo] = st - np.matmul(g[todo], f[:, :, None])[:, :, 0]
+            fn_prev[todo] = fn
+            self.stats["iterations"] += todo.size
+        self._cold(a, todo)

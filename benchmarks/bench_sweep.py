@@ -1,0 +1,249 @@
+"""The authors' Greedy Sampling sweep: the package's batched runner against a one-run reference.
+
+Usage::
+
+    python benchmarks/bench_sweep.py                      # ONS, the full sweep (400 runs, T = 1e4)
+    python benchmarks/bench_sweep.py --estimator mle      # the same with the exact MLE
+    python benchmarks/bench_sweep.py --seeds 2 --T 2000   # a smaller sweep
+    python benchmarks/bench_sweep.py --scaling            # cost per round vs B, K and d
+
+The sweep is the built-in config ``authors_gs`` (spec gbpm.md section 6.2: 2 sizes x 10 eta x
+20 seeds, T = 10^4, GS with ONS, NE refresh every 2 rounds, KL to uniform), run through
+``rlhf_gbpm.experiments.run_sweep`` on the process backend (``--workers``, one BLAS thread per
+worker) and measured in full: wall time, CPU time of the parent and the workers, peak
+resident memory (``resource.getrusage``, the largest process).
+
+The reference (``benchmarks/_reference.py``) plays the same runs one at a time, one round at a
+time, with one scipy ``root(method="hybr")`` NE solve per refresh and a per-run numpy
+estimator. It runs a subset (``--ref-seeds`` seeds x ``--ref-etas`` for each size) for
+``--ref-T`` rounds; its per-round CPU cost is fitted as a + b t (b ~ 0 for ONS, > 0 for the
+MLE whose refit grows with the data) and extrapolated to every run and T rounds. Its regret
+curves are compared with the sweep's rows of the same (size, eta, seed) at every checkpoint
+t <= ref-T: the largest relative difference is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _reference import run_reference  # noqa: E402
+
+from rlhf_gbpm.experiments import load_config, run_sweep  # noqa: E402
+
+SIZES = ({"d": 5, "K": 20, "S": 5.0}, {"d": 10, "K": 40, "S": 10.0})
+
+
+def sweep_config(*, estimator: str, seeds: int, T: int, workers: int, chunk_size: int,
+                 backend: str, every: int):
+    """The authors_gs config with the benchmark's overrides."""
+    data = load_config("authors_gs").to_dict()
+    data["horizon"] = T
+    data["seeds"] = {"count": seeds}
+    data["checkpoints"] = {"every": every}
+    data["agents"][0]["kwargs"] = dict(data["agents"][0]["kwargs"], estimator=estimator)
+    data["agents"][0]["label"] = f"GS-{estimator.upper()}"
+    data["backend"] = {"name": backend, "chunk_size": chunk_size}
+    if backend != "inprocess":
+        data["backend"]["workers"] = workers
+    data["name"] = f"bench_sweep_{estimator}"
+    return load_config(data)
+
+
+def _cpu_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_batched(config) -> dict:
+    """Run the sweep; returns times, peak memory and the table."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu0, child0 = time.process_time(), _cpu_children()
+        wall0 = time.perf_counter()
+        result = run_sweep(config, Path(tmp) / "out", progress=False)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0 + _cpu_children() - child0
+    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return {"wall": wall, "cpu": cpu, "rss_mib": max(rss_self, rss_child),
+            "table": result.table}
+
+
+def run_references(*, estimator: str, seeds: int, etas, T: int) -> dict:
+    """Reference runs on a subset, per size: curves and the fitted per-round cost."""
+    out = {}
+    for size in SIZES:
+        curves, cost_rows = {}, []
+        for eta in etas:
+            for seed in range(seeds):
+                res = run_reference(seed, float(eta), d=size["d"], K=size["K"], S=size["S"],
+                                    T=T, estimator=estimator, refresh=2, clock=True)
+                curves[(float(eta), seed)] = np.cumsum(res["mbr"])
+                cost_rows.append(res["cpu_at"])
+        out[size["d"]] = {"curves": curves, "cpu_at": np.mean(cost_rows, axis=0)}
+    return out
+
+
+def extrapolate(cpu_at: np.ndarray, T_ref: int, T: int) -> tuple[float, float, float]:
+    """Fit the per-round cost a + b t to the cumulative CPU times; total for T rounds.
+
+    Args:
+        cpu_at: Cumulative CPU seconds after each tenth of the T_ref rounds, shape (10,).
+        T_ref: Rounds run.
+        T: Target rounds.
+
+    Returns:
+        (a, b, total seconds for one run of T rounds).
+    """
+    n = cpu_at.size
+    edges = np.linspace(0, T_ref, n + 1)
+    per_round = np.diff(np.concatenate([[0.0], cpu_at])) / np.diff(edges)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    # skip the first tenth (cold solves, imports) in the fit of the slope
+    b, a = np.polyfit(mid[1:], per_round[1:], 1) if n > 2 else (0.0, per_round.mean())
+    b = max(b, 0.0)
+    a = float(per_round[1:].mean() - b * mid[1:].mean()) if n > 2 else float(a)
+    return a, b, a * T + 0.5 * b * T * T
+
+
+def compare(table, refs, T_ref: int) -> float:
+    """Largest relative difference of cumulative MBR regret, reference vs sweep."""
+    worst = 0.0
+    for size in SIZES:
+        rows = table[table["d"] == size["d"]]
+        for (eta, seed), curve in refs[size["d"]]["curves"].items():
+            run = rows[(np.isclose(rows["eta"], eta)) & (rows["seed"] == seed)
+                       & (rows["t"] <= T_ref)]
+            t = run["t"].to_numpy()
+            ours = run["cum_mbr_regret"].to_numpy()
+            theirs = curve[t - 1]
+            rel = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)
+            worst = max(worst, float(np.max(rel, initial=0.0)))
+    return worst
+
+
+def main_sweep(args) -> None:
+    config = sweep_config(estimator=args.estimator, seeds=args.seeds, T=args.T,
+                          workers=args.workers, chunk_size=args.chunk_size,
+                          backend=args.backend, every=args.every)
+    etas = np.asarray(config.eta, dtype=float)
+    ref_etas = etas[np.linspace(0, etas.size - 1, args.ref_etas).round().astype(int)]
+    print(f"# bench_sweep: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"load {os.getloadavg()[0]:.1f}, numpy {np.__version__}, python "
+          f"{platform.python_version()}")
+    print(f"sweep: 2 sizes x {etas.size} eta x {args.seeds} seeds = {config.num_runs} runs, "
+          f"T = {args.T}, estimator {args.estimator}, refresh 2, backend {args.backend} "
+          f"({args.workers} workers, chunks of {args.chunk_size})", flush=True)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batched = run_batched(config)
+        print(f"batched: wall {batched['wall']:.1f} s, CPU {batched['cpu']:.1f} s (all "
+              f"processes), peak RSS {batched['rss_mib']:.0f} MiB", flush=True)
+        T_ref = min(args.ref_T, args.T)
+        refs = run_references(estimator=args.estimator, seeds=args.ref_seeds, etas=ref_etas,
+                              T=T_ref)
+    n_runs = etas.size * args.seeds
+    total_ref = 0.0
+    print(f"reference: {args.ref_seeds} seeds x eta {np.round(ref_etas, 3).tolist()} per size, "
+          f"{T_ref} rounds; per-round CPU a + b t extrapolated to {n_runs} runs x {args.T} "
+          "rounds per size")
+    for size in SIZES:
+        a, b, one = extrapolate(refs[size["d"]]["cpu_at"], T_ref, args.T)
+        total_ref += one * n_runs
+        print(f"  d={size['d']:>2} K={size['K']:>2}: a = {a * 1e6:.0f} us/round, "
+              f"b = {b * 1e9:.2f} ns/round^2 -> {one * n_runs:.0f} s")
+    worst = compare(batched["table"], refs, T_ref)
+    print(f"reference total (extrapolated): {total_ref:.0f} s = {total_ref / 60:.1f} min (one "
+          "core)")
+    print(f"ratio reference / batched wall: {total_ref / batched['wall']:.0f}x; reference / "
+          f"batched CPU: {total_ref / batched['cpu']:.0f}x")
+    print(f"regret curves: max relative difference {worst:.2e} over "
+          f"{2 * len(ref_etas) * args.ref_seeds} runs, checkpoints t <= {T_ref}")
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+def round_cost(B: int, d: int, K: int, S: float, rounds: int, warmup: int) -> float:
+    """CPU seconds per round of B monitored GS-ONS runs (after ``warmup`` rounds)."""
+    from rlhf_gbpm.agents import GreedySampling
+    from rlhf_gbpm.envs import GBPMDuelVectorEnv, VectorRegretMonitor
+
+    etas = np.resize(np.logspace(-2, 3, 10), B)
+    seeds = list(range(B))
+    T = rounds + warmup
+    env = GBPMDuelVectorEnv(num_envs=B, d=d, K=K, rank=1, S=S, horizon=T, max_episode_steps=T)
+    venv = VectorRegretMonitor(env, "kl", eta=etas)
+    agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=2, S=S)
+    agent.reset(seed=seeds)
+    obs, _ = venv.reset(seed=seeds)
+    start = 0.0
+    for t in range(T):
+        if t == warmup:
+            start = time.process_time()
+        action = agent.act(obs)
+        next_obs, reward, _, _, _ = venv.step(action)
+        agent.update(obs, action, reward)
+        obs = next_obs
+    return (time.process_time() - start) / rounds
+
+
+def main_scaling(args) -> None:
+    rounds, warmup = args.scaling_rounds, args.scaling_warmup
+    print(f"# cost per round of monitored GS-ONS (refresh 2), CPU time, rounds {warmup + 1}.."
+          f"{warmup + rounds}, one BLAS thread")
+    series = {
+        "B": [(B, dict(B=B, d=5, K=20, S=5.0)) for B in (50, 100, 200, 400)],
+        "K": [(K, dict(B=100, d=5, K=K, S=5.0)) for K in (10, 20, 40, 80)],
+        "d": [(d, dict(B=100, d=d, K=20, S=5.0)) for d in (3, 5, 10, 20)],
+    }
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, points in series.items():
+            xs, ys = [], []
+            for x, kw in points:
+                cost = round_cost(rounds=rounds, warmup=warmup, **kw)
+                xs.append(x)
+                ys.append(cost)
+                print(f"  {name} = {x:>4} ({kw}): {cost * 1e3:.2f} ms/round, "
+                      f"{cost / kw['B'] * 1e6:.1f} us per run-round", flush=True)
+            slope = np.polyfit(np.log(xs), np.log(ys), 1)[0]
+            print(f"exponent in {name}: {slope:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--estimator", choices=("ons", "mle"), default="ons")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--T", type=int, default=10_000)
+    parser.add_argument("--every", type=int, default=25, help="checkpoint period")
+    parser.add_argument("--backend", choices=("process", "inprocess"), default="process")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--ref-seeds", type=int, default=1)
+    parser.add_argument("--ref-etas", type=int, default=3, help="etas of the grid (spread)")
+    parser.add_argument("--ref-T", type=int, default=500)
+    parser.add_argument("--scaling", action="store_true", help="cost-per-round exponents")
+    parser.add_argument("--scaling-rounds", type=int, default=100)
+    parser.add_argument("--scaling-warmup", type=int, default=200)
+    args = parser.parse_args()
+    if args.scaling:
+        main_scaling(args)
+    else:
+        main_sweep(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The fast paths give the straightforward reference's numbers.
+
+* Greedy Sampling (ONS, refresh 2, KL) batched on the vector env with the regret monitor
+  plays the same pairs and has the same regret curves as ``benchmarks/_reference.py``: one run
+  at a time, one scipy ``hybr`` NE solve per refresh, a per-run numpy ONS.
+* The chord re-solve of Greedy Sampling's SNE (``_ChordSNE``) returns solve_sne's policies
+  along a sequence of perturbed games, including jumps that force its fallback.
+* The engine's one-context payoff view equals the gathered payoff.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlhf_gbpm.agents import GreedySampling
+from rlhf_gbpm.agents.greedy_sampling import _ChordSNE
+from rlhf_gbpm.envs import GBPMDuelVectorEnv, VectorRegretMonitor
+from rlhf_gbpm.equilibrium import dual_gap, solve_sne
+from rlhf_gbpm.instances import random_instance
+from rlhf_gbpm.links import get_link
+from rlhf_gbpm.regularizers import get_regularizer
+from rlhf_gbpm.skew import skew_to_vec
+
+_REF_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "_reference.py"
+
+
+def _reference_module():
+    spec = importlib.util.spec_from_file_location("_bench_reference", _REF_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _batched_gs(d, K, S, T, etas, seeds):
+    env = GBPMDuelVectorEnv(num_envs=len(seeds), d=d, K=K, rank=1, S=S, horizon=T,
+                            max_episode_steps=T)
+    venv = VectorRegretMonitor(env, "kl", eta=etas)
+    agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=2, S=S)
+    agent.reset(seed=seeds)
+    obs, _ = venv.reset(seed=seeds)
+    pairs = []
+    for _ in range(T):
+        action = agent.act(obs)
+        pairs.append(action.pair.copy())
+        obs_next, reward, _, _, _ = venv.step(action)
+        agent.update(obs, action, reward)
+        obs = obs_next
+    return np.stack(pairs, axis=1), venv.mbr_curve.copy(), agent.theta_vec_.copy()
+
+
+@pytest.mark.parametrize("d, K, S", [(4, 8, 4.0), (5, 12, 8.0)])
+def test_greedy_sampling_matches_one_run_reference(d, K, S):
+    ref = _reference_module()
+    T = 60
+    etas = np.array([0.05, 0.05, 5.0, 5.0, 1000.0, 1000.0])
+    seeds = [0, 1, 0, 1, 0, 1]
+    pairs, curves, theta = _batched_gs(d, K, S, T, etas, seeds)
+    for b, (eta, seed) in enumerate(zip(etas, seeds)):
+        out = ref.run_reference(seed, float(eta), d=d, K=K, S=S, T=T, estimator="ons")
+        np.testing.assert_array_equal(pairs[b], out["pairs"])
+        np.testing.assert_allclose(curves[b], np.cumsum(out["mbr"]), rtol=1e-7, atol=1e-13)
+        np.testing.assert_allclose(theta[b], out["theta"], rtol=0, atol=1e-10)
+
+
+def _games(K, n, seed):
+    """A drifting sequence of estimated games: Theta_hat moves like an online estimate."""
+    inst = random_instance(d=5, K=K, rank=1, S=5.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    theta = skew_to_vec(inst.theta)
+    feats = inst.feature_map.features(0)
+    out = []
+    for k in range(n):
+        step = 0.5 if k in (3, 7) else 0.02  # two large jumps
+        theta = theta + step * rng.standard_normal(theta.shape)
+        out.append(theta.copy())
+    return feats, np.stack(out)
+
+
+@pytest.mark.parametrize("name, max_it", [("kl", 12), ("l2", 12), ("tsallis_half", 12),
+                                          ("kl", 1)])
+def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
+    monkeypatch.setattr(_ChordSNE, "_MAX_IT", max_it)  # 1: most re-solves use the fallback
+    reg = get_regularizer(name)
+    etas = np.array([0.01, 1.0, 30.0, 1000.0])
+    K = 15
+    runs = [_games(K, 10, seed) for seed in range(etas.size)]
+    feats = np.stack([f for f, _ in runs])
+    thetas = np.stack([t for _, t in runs], axis=1)  # (n, B, D)
+    link = get_link("logistic")
+    chord = _ChordSNE(reg, etas, K)
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    for version, theta in enumerate(thetas, start=1):
+        p = chord.policy(feats, theta, version, link)
+        a = payoff_matrix(feats, vec_to_skew(theta, 5), link)
+        expected = solve_sne(a, reg, etas)
+        assert np.all(expected.success)
+        np.testing.assert_allclose(p, expected.policy, rtol=0, atol=1e-9)
+        assert np.all(dual_gap(p, a, reg, etas) <= 1e-10)
+    assert chord.stats["solves"] == thetas.shape[0] - 1  # the first solve is solve_sne's
+    assert chord.stats["iterations"] > 0
+    if max_it == 1:
+        assert chord.stats["fallback"] > 2 * etas.size
+
+
+def test_engine_one_context_payoff_view():
+    env = GBPMDuelVectorEnv(num_envs=3, d=4, K=6, rank=1, S=3.0)
+    env.reset(seed=[5, 6, 7])
+    stack, ctx = env.engine.stack, env.engine.context
+    view = stack.payoff(ctx)
+    gathered = stack.payoff(ctx, rows=np.arange(3))
+    np.testing.assert_array_equal(view, gathered)
+    expected = np.stack([inst.payoff() for inst in stack.instances])
+    np.testing.assert_allclose(view, expected, rtol=0, atol=1e-15)
+    assert not view.flags.writeable
