@@ -17,10 +17,10 @@ from rlhf_gbpm.regularizers import SeparableRegularizer
 __all__ = ["NewtonProblems", "newton_solve", "single_thread_blas"]
 
 _EPS = np.finfo(float).eps
-_STAGE_TOL = 1e-7  # relative score residual that ends an intermediate continuation stage
+_STAGE_TOL = 1e-2  # relative score residual that ends an intermediate continuation stage
 _STAGE_MAXIT = 15  # Newton iterations allowed per continuation stage
 _LS_MAXHALF = 8  # step halvings before the line search gives up
-_COLD_ETA = 100.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
+_COLD_ETA = 30.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
 _GROWTH0 = 10.0  # initial continuation factor
 _WARM_TO_COLD = True  # a failed direct warm step restarts cold instead of walking the warm path
 _THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
