@@ -2,7 +2,8 @@
 
 Subcommands: ``run`` (a sweep; no argument = the default study), ``plot`` (figures and
 summary of a results folder), ``list`` (environments, agents, regularizers, built-in configs,
-studies) and ``study NAME`` (an auxiliary optimizer study). Only this module configures
+studies), ``study NAME`` (an auxiliary optimizer study) and ``bench-regularizers`` (the
+regularizer benchmark). Only this module configures
 logging handlers and prints.
 """
 
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_study.add_argument("--config", type=Path, default=None, help="TOML file of overrides")
     p_study.add_argument("--out", type=Path, default=Path("out/studies"), help="output folder")
     p_study.set_defaults(func=_cmd_study)
+
+    from rlhf_gbpm.experiments.regularizer_bench import add_cli_parser
+
+    add_cli_parser(sub)
     return parser
 
 
@@ -201,15 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    from rlhf_gbpm.errors import ConfigError, ResultsCorruptedError
+    from rlhf_gbpm.errors import ConfigError, RegularizerError, ResultsCorruptedError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, ResultsCorruptedError, FileExistsError, FileNotFoundError,
-            BlockingIOError) as err:
+    except (ConfigError, ResultsCorruptedError, RegularizerError, FileExistsError,
+            FileNotFoundError, BlockingIOError) as err:
         print(f"rlhf-gbpm {args.command}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

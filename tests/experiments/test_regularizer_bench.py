@@ -86,3 +86,25 @@ def rb_instance(seed):
     from rlhf_gbpm.instances import random_instance
 
     return random_instance(d=4, K=6, seed=seed).payoff()
+
+
+def test_cli_smoke(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\nfrom rlhf_gbpm.custom_regularizers import TorchRegularizer\n"
+                   "flat = TorchRegularizer(fn=lambda p: torch.sum(p) * 0.0, label='flat')\n")
+    cmd = [sys.executable, "-m", "rlhf_gbpm.experiments.cli", "bench-regularizers"]
+    proc = subprocess.run(cmd + [f"{bad}:flat", "--K", "4"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "NotStronglyConvexError" in proc.stderr and "'flat'" in proc.stderr
+    proc = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "bench-regularizers" in proc.stdout
+    proc = subprocess.run(cmd + ["kl", "--eta", "1", "--seeds", "2", "--horizon", "30", "--K", "5",
+                                 "--d", "3", "--instances", "4", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "| kl | 1 |" in proc.stdout
+    assert (tmp_path / "o" / "bench_regularizers.md").is_file()
