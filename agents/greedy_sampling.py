@@ -205,9 +205,7 @@ class _ChordSNE:
         """SNE policies of the estimated games, shape (B, K) (solved once per version)."""
         if version == self.version:
             return self.p
-        from rlhf_gbpm.preference import payoff_matrix
-
-        a = payoff_matrix(feats, vec_to_skew(theta, feats.shape[-1]), link, validate=False)
+        a = _payoff(feats, vec_to_skew(theta, feats.shape[-1]), link)
         if self.s is None:
             self._cold(a)
         else:
@@ -242,41 +240,70 @@ class _ChordSNE:
         self.stats["fallback"] += idx.size
 
     def _chord(self, a):
-        reg, rho, eta, tol = self.reg, self.rho, self.eta, self.tol
-        s, g = self.s, self.g
-        K = s.shape[-1]
-        a_max = np.max(np.abs(a), axis=(-1, -2))
-        fn_prev = np.full(s.shape[0], np.inf)
-        todo = np.arange(s.shape[0])
+        reg, tol = self.reg, self.tol
+        K = self.s.shape[-1]
         self.stats["solves"] += 1
+        # working copies of the runs still iterating; compacted when half of them are done
+        idx = np.arange(self.s.shape[0])
+        la, lg, lrho, leta = a, self.g, self.rho, self.eta
+        ls = self.s.copy()
+        lmax = np.max(np.abs(a), axis=(-1, -2))
+        fn_prev = np.full(idx.size, np.inf)
+        live = np.ones(idx.size, dtype=bool)
         for _ in range(self._MAX_IT):
-            st = s[todo]
-            p, _, _ = reg.br1(st, rho[todo])
-            es = eta[todo]
-            y = np.matmul(a[todo], p[:, :, None])[:, :, 0] * es[:, None]  # eta A p
-            f = st - y
+            p, _, _ = reg.br1(ls, lrho)
+            y = np.matmul(la, p[:, :, None])[:, :, 0]
+            y *= leta[:, None]  # eta A p
+            f = ls - y
             fn = np.max(np.abs(f), axis=-1)
-            q, _, _ = reg.br1(y, rho[todo])
+            q, _, _ = reg.br1(y, lrho)
             pres = np.max(np.abs(q - p), axis=-1)
-            noise = 64.0 * _EPS * (np.max(np.abs(st), axis=-1) + es * a_max[todo] * np.sqrt(K)
-                                   + 1.0)
-            slow = ~(fn <= self._RATE * fn_prev[todo])
+            noise = 64.0 * _EPS * (np.max(np.abs(ls), axis=-1) + leta * lmax * np.sqrt(K) + 1.0)
+            slow = ~(fn <= self._RATE * fn_prev)
             # converged, or stalled at the rounding level (solve_sne's rule)
-            done = (pres <= tol) | (fn <= noise) | (slow & (fn <= 1e3 * noise))
-            self.p[todo[done]] = p[done]
-            slow &= ~done
-            bad = ~np.all(np.isfinite(f), axis=-1)
-            if np.any(bad):  # back to the last good scores; rebuilt below
-                f[bad] = 0.0
-            keep = ~done
-            todo, st, f, fn, slow = todo[keep], st[keep], f[keep], fn[keep], slow[keep]
-            if todo.size == 0:
+            done = live & ((pres <= tol) | (fn <= noise) | (slow & (fn <= 1e3 * noise)))
+            if np.any(done):
+                self.p[idx[done]] = p[done]
+                self.s[idx[done]] = ls[done]
+                live &= ~done
+            n_live = int(np.count_nonzero(live))
+            if n_live == 0:
                 return
+            slow &= live
+            f[~live] = 0.0
+            f[~np.all(np.isfinite(f), axis=-1)] = 0.0  # no step; rebuilt below
             if np.any(slow):
-                rebuild = todo[slow]
-                g[rebuild] = self._inverse(a[rebuild], eta[rebuild], st[slow], rho[rebuild])
-                self.stats["rebuilt"] += rebuild.size
-            s[todo] = st - np.matmul(g[todo], f[:, :, None])[:, :, 0]
-            fn_prev[todo] = fn
-            self.stats["iterations"] += todo.size
+                new = self._inverse(la[slow], leta[slow], ls[slow], lrho[slow])
+                self.g[idx[slow]] = new
+                if lg is not self.g:
+                    lg[slow] = new
+                self.stats["rebuilt"] += int(np.count_nonzero(slow))
+            ls -= np.matmul(lg, f[:, :, None])[:, :, 0]
+            fn_prev = fn
+            self.stats["iterations"] += n_live
+            if 2 * n_live <= idx.size:
+                idx, la, lg, lrho, leta, ls, lmax, fn_prev = (
+                    x[live] for x in (idx, la, lg, lrho, leta, ls, lmax, fn_prev))
+                live = np.ones(idx.size, dtype=bool)
+        todo = idx[live]
+        self.s[todo] = ls[live]
         self._cold(a, todo)
+
+
+def _payoff(feats: np.ndarray, theta: np.ndarray, link: Link) -> np.ndarray:
+    """Estimated payoffs mu(Phi Theta Phi^T) - 1/2, shape (B, K, K), exactly skew.
+
+    For the logistic link, mu(z) - 1/2 = tanh(z / 2) / 2 on the skew part of z, which is
+    five times cheaper than expit plus the skew projection of ``payoff_matrix`` (equal to
+    it up to rounding); other links go through ``payoff_matrix``.
+    """
+    if link.name != "logistic":
+        from rlhf_gbpm.preference import payoff_matrix
+
+        return payoff_matrix(feats, theta, link, validate=False)
+    z = np.matmul(np.matmul(feats, theta), np.swapaxes(feats, -1, -2))
+    a = z - np.swapaxes(z, -1, -2)  # 2 x the skew part
+    a *= 0.25
+    np.tanh(a, out=a)
+    a *= 0.5
+    return a
