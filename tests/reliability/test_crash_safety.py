@@ -1,0 +1,259 @@
+"""Crash safety of the results store with the real envs and agents.
+
+* **Every crash point.** A sweep is crashed in-process at each of its file-system steps in turn
+  (``os.write``, ``os.replace``, ``os.fsync``: the k-th call raises a ``BaseException`` the
+  package cannot catch; a crashing ``os.write`` first writes half its bytes, a torn append),
+  then resumed: the final table must equal the uninterrupted one exactly, every time.
+* **SIGKILL at random moments.** The sweep runs in a subprocess that is SIGKILLed at seeded
+  random times (startup, planning, chunk work, writes), four times in a row, each resumed;
+  the final table has the uninterrupted run's rows, and every intermediate folder loads to a
+  subset of them (floats to 1e-13 relative, see the test).
+* **Corruption.** Random truncations and byte flips of parts, index and manifest of a finished
+  folder: loading raises ``ResultsCorruptedError`` or (a torn last index line only) warns and
+  drops that chunk; rows that are returned always equal the reference rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rlhf_gbpm.errors import GBPMWarning, ResultsCorruptedError
+from rlhf_gbpm.experiments.config import load_config
+from rlhf_gbpm.experiments.runner import run_sweep
+from rlhf_gbpm.experiments.store import ResultsStore, load_results
+
+CONFIG = {
+    "name": "crash",
+    "horizon": 20,
+    "eta": [1.0],
+    "seeds": [0, 1],
+    "env": {"id": "rlhf_gbpm/GBPMDuel-v0", "params": {"d": 4, "K": 5, "S": 2.0, "rank": 1}},
+    "agents": [
+        {"name": "greedy_sampling", "label": "GS",
+         "kwargs": {"estimator": "ons", "refresh": 2, "S": "${S}"}},
+        {"name": "uniform"},
+    ],
+    "checkpoints": {"every": 5},
+    "backend": {"chunk_size": 1, "name": "inprocess"},
+}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return run_sweep(load_config(CONFIG), tmp_path_factory.mktemp("ref") / "r",
+                     progress=False).table
+
+
+class _Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the package catches it."""
+
+
+def _crash_at(monkeypatch, k: int) -> list[int]:
+    """Make the k-th file-system step crash (k = 0: never); returns the step counter."""
+    count = [0]
+    real = {"write": os.write, "replace": os.replace, "fsync": os.fsync}
+
+    def tick() -> bool:
+        count[0] += 1
+        return count[0] == k
+
+    def write(fd, data):
+        if tick():
+            data = bytes(data)
+            real["write"](fd, data[: len(data) // 2])  # a torn append
+            raise _Crash
+        return real["write"](fd, data)
+
+    def replace(src, dst):
+        if tick():
+            raise _Crash
+        return real["replace"](src, dst)
+
+    def fsync(fd):
+        if tick():
+            raise _Crash
+        return real["fsync"](fd)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return count
+
+
+def test_crash_at_every_write_step_resumes_to_the_reference(reference, tmp_path, monkeypatch):
+    config = load_config(CONFIG)
+    with monkeypatch.context() as m:
+        steps = _crash_at(m, 0)
+        run_sweep(config, tmp_path / "count", progress=False)
+    total = steps[0]
+    assert total >= 4 * 5 + 4  # manifest, then per chunk: part fsync/rename/dir, index
+    for k in range(1, total + 1):
+        out = tmp_path / f"crash{k}"
+        with monkeypatch.context() as m:
+            _crash_at(m, k)
+            with pytest.raises(_Crash):
+                run_sweep(config, out, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GBPMWarning)  # a torn index line is reported
+            result = run_sweep(config, out, resume=True, progress=False)
+        pd.testing.assert_frame_equal(result.table, reference, check_exact=True,
+                                      obj=f"table after a crash at step {k}")
+        pd.testing.assert_frame_equal(load_results(out), reference, check_exact=True)
+        assert ResultsStore(out).read_manifest()["finished_at"]
+
+
+def _rows_are_reference_rows(table: pd.DataFrame, reference: pd.DataFrame, *,
+                             exact: bool = True) -> None:
+    """Every row returned is the reference row of that (run, t).
+
+    ``exact=False`` allows 1e-13 relative differences in the float columns (see the SIGKILL
+    test); dtypes may differ (a partial table whose ne_residual holds no NaN reads back as
+    int64; docs/reliability.md).
+    """
+    if not len(table):
+        return
+    ref = reference.set_index(["run_id", "t"])
+    got = table.set_index(["run_id", "t"])
+    if exact:
+        pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=True,
+                                      check_dtype=False)
+    else:
+        pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=False,
+                                      check_dtype=False, rtol=1e-13, atol=0.0)
+
+
+def _index_lines(out: Path) -> int:
+    index = out / "index.jsonl"
+    return index.read_bytes().count(b"\n") if index.exists() else 0
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path):
+    """Four SIGKILLs: one at a random moment of start-up, three at random moments of work."""
+    slow = json.loads(json.dumps(CONFIG))
+    slow.update(horizon=150, eta=[0.5, 5.0], seeds=[0, 1, 2], checkpoints={"every": 50})
+    config_path = tmp_path / "slow.json"
+    config_path.write_text(json.dumps(slow))
+    full = run_sweep(load_config(slow), tmp_path / "full", progress=False).table
+    out = tmp_path / "res"
+    script = ("import json, sys\n"
+              "from rlhf_gbpm.experiments.runner import run_sweep\n"
+              "cfg = json.load(open(sys.argv[1]))\n"
+              "run_sweep(cfg, sys.argv[2], resume=sys.argv[3] == '1', progress=False)\n")
+    rng = random.Random(2026)
+    kills = []
+    for attempt in range(4):
+        resume = (out / "manifest.json").exists()
+        proc = subprocess.Popen([sys.executable, "-c", script, str(config_path), str(out),
+                                 "1" if resume else "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if attempt == 0:
+            time.sleep(rng.uniform(0.2, 2.0))  # imports, validation, planning, manifest
+        else:  # wait for one more recorded chunk, then land anywhere in the next one
+            before = _index_lines(out)
+            deadline = time.monotonic() + 120
+            while _index_lines(out) <= before and proc.poll() is None:
+                assert time.monotonic() < deadline, "sweep made no progress"
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills.append(_index_lines(out))
+        proc.wait(timeout=120)
+        err = proc.stderr.read().decode()
+        assert proc.returncode in (0, -signal.SIGKILL), err
+        if (out / "manifest.json").exists():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GBPMWarning)
+                _rows_are_reference_rows(load_results(out), full, exact=False)
+    assert len(kills) >= 3, f"the sweep outran the kills ({kills}); make it slower"
+    result = run_sweep(load_config(slow), out, resume=(out / "manifest.json").exists(),
+                       progress=False)
+    # Same rows, same runs, same non-float columns; floats to 1e-13 relative. Twice in about
+    # 20 repetitions one run computed in a subprocess differed from the in-process reference
+    # in the last bit of cum_mbr_regret (cause not found; docs/reliability.md). The exact,
+    # bit-for-bit resume guarantee is tested in-process at every crash point above.
+    assert list(result.table.columns) == list(full.columns)
+    _rows_are_reference_rows(result.table, full, exact=False)
+    assert len(result.table) == len(full)
+
+
+def _finished(tmp_path: Path, name: str) -> Path:
+    out = tmp_path / name
+    run_sweep(load_config(CONFIG), out, progress=False)
+    return out
+
+
+def test_random_corruptions_are_detected_never_used(reference, tmp_path):
+    rng = random.Random(7)
+    base = _finished(tmp_path, "base")
+    files = sorted(p.relative_to(base) for p in base.rglob("*")
+                   if p.is_file() and p.name != ".lock")
+    kinds = {"detected": 0, "torn": 0}
+    for trial in range(60):
+        out = tmp_path / f"c{trial}"
+        os.system(f"cp -r {base} {out}")  # noqa: S605 - test fixture copy
+        target = out / rng.choice(files)
+        data = bytearray(target.read_bytes())
+        if rng.random() < 0.5:
+            cut = rng.randrange(0, len(data))
+            if target.name == "index.jsonl" and (cut == 0 or data[cut - 1] == ord("\n")):
+                cut += 1  # a cut at a line boundary: see the next test
+            target.write_bytes(bytes(data[:cut]))
+        else:
+            pos = rng.randrange(len(data))
+            data[pos] ^= 1 << rng.randrange(8)
+            target.write_bytes(bytes(data))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                table = load_results(out)
+            except ResultsCorruptedError:
+                kinds["detected"] += 1
+                continue
+        # not an error: only a torn last index line may be dropped, with a warning
+        assert target.name == "index.jsonl", (target, "corruption used silently")
+        assert any(issubclass(w.category, GBPMWarning) for w in caught)
+        assert len(table) < len(reference)
+        _rows_are_reference_rows(table, reference)
+        kinds["torn"] += 1
+    assert kinds["detected"] >= 40
+
+
+def test_index_cut_at_a_line_boundary_of_a_finished_sweep(reference, tmp_path):
+    """A finished sweep whose index lost whole lines: load gives fewer rows, exact ones."""
+    out = _finished(tmp_path, "cut")
+    index = out / "index.jsonl"
+    lines = index.read_bytes().splitlines(keepends=True)
+    index.write_bytes(b"".join(lines[:-1]))
+    table = load_results(out)
+    _rows_are_reference_rows(table, reference)
+    # resuming recomputes the missing chunk and restores the full table
+    result = run_sweep(load_config(CONFIG), out, resume=True, progress=False)
+    pd.testing.assert_frame_equal(result.table, reference, check_exact=True)
+
+
+def test_results_and_manifest_are_replaced_atomically(tmp_path, monkeypatch):
+    """A crash inside atomic_write_bytes leaves the old file intact, never a partial one."""
+    from rlhf_gbpm.experiments.store import atomic_write_bytes
+
+    path = tmp_path / "f.json"
+    atomic_write_bytes(path, b"old contents")
+    for k in (1, 2):  # crash at the temp file's fsync, then at the rename
+        with monkeypatch.context() as m:
+            _crash_at(m, k)
+            with pytest.raises(_Crash):
+                atomic_write_bytes(path, b"new contents that are longer")
+        assert path.read_bytes() == b"old contents"
+    atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"new"
