@@ -367,6 +367,11 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
         idx = np.flatnonzero(inf)
         policy[idx], status[idx], nit[idx] = _solve_lp(Af[idx])
     fin = np.flatnonzero(~inf)
+    if fin.size and method == "cvxpy" and not sep:
+        raise TypeError(
+            f"method == 'cvxpy' supports the built-in separable regularizers, got "
+            f"{type(reg).__name__}."
+        )
     if fin.size and method == "cvxpy":
         from rlhf_gbpm._sne_cvxpy import solve_sne_cvxpy
 
