@@ -6,8 +6,8 @@
   then resumed: the final table must equal the uninterrupted one exactly, every time.
 * **SIGKILL at random moments.** The sweep runs in a subprocess that is SIGKILLed at seeded
   random times (startup, planning, chunk work, writes), four times in a row, each resumed;
-  the final table has the uninterrupted run's rows, and every intermediate folder loads to a
-  subset of them (floats to 1e-13 relative, see the test).
+  the final table equals the uninterrupted one exactly, and every intermediate folder loads
+  to a subset of its rows (never different numbers).
 * **Corruption.** Random truncations and byte flips of parts, index and manifest of a finished
   folder: loading raises ``ResultsCorruptedError`` or (a torn last index line only) warns and
   drops that chunk; rows that are returned always equal the reference rows.
@@ -113,24 +113,18 @@ def test_crash_at_every_write_step_resumes_to_the_reference(reference, tmp_path,
         assert ResultsStore(out).read_manifest()["finished_at"]
 
 
-def _rows_are_reference_rows(table: pd.DataFrame, reference: pd.DataFrame, *,
-                             exact: bool = True) -> None:
-    """Every row returned is the reference row of that (run, t).
+def _rows_are_reference_rows(table: pd.DataFrame, reference: pd.DataFrame) -> None:
+    """Every row returned is exactly the reference row of that (run, t).
 
-    ``exact=False`` allows 1e-13 relative differences in the float columns (see the SIGKILL
-    test); dtypes may differ (a partial table whose ne_residual holds no NaN reads back as
-    int64; docs/reliability.md).
+    Dtypes may differ: a partial table whose ne_residual holds no NaN reads back as int64
+    (docs/reliability.md).
     """
     if not len(table):
         return
     ref = reference.set_index(["run_id", "t"])
     got = table.set_index(["run_id", "t"])
-    if exact:
-        pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=True,
-                                      check_dtype=False)
-    else:
-        pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=False,
-                                      check_dtype=False, rtol=1e-13, atol=0.0)
+    pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=True,
+                                  check_dtype=False)
 
 
 def _index_lines(out: Path) -> int:
@@ -175,17 +169,11 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         if (out / "manifest.json").exists():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", GBPMWarning)
-                _rows_are_reference_rows(load_results(out), full, exact=False)
+                _rows_are_reference_rows(load_results(out), full)
     assert len(kills) >= 3, f"the sweep outran the kills ({kills}); make it slower"
     result = run_sweep(load_config(slow), out, resume=(out / "manifest.json").exists(),
                        progress=False)
-    # Same rows, same runs, same non-float columns; floats to 1e-13 relative. Twice in about
-    # 20 repetitions one run computed in a subprocess differed from the in-process reference
-    # in the last bit of cum_mbr_regret (cause not found; docs/reliability.md). The exact,
-    # bit-for-bit resume guarantee is tested in-process at every crash point above.
-    assert list(result.table.columns) == list(full.columns)
-    _rows_are_reference_rows(result.table, full, exact=False)
-    assert len(result.table) == len(full)
+    pd.testing.assert_frame_equal(result.table, full, check_exact=True)
 
 
 def _finished(tmp_path: Path, name: str) -> Path:
