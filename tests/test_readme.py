@@ -17,8 +17,8 @@ def test_readme_python_blocks_run():
         for block in blocks:  # later blocks reuse names from earlier ones, like a reader would
             exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     text = out.getvalue()
-    gap_line = text.splitlines()[1]
-    assert float(gap_line) > 1e-3  # the uniform policy is not the SNE
+    rg, kl, A = namespace["rg"], namespace["kl"], namespace["A"]
+    assert float(rg.dual_gap(namespace["uniform"], A, kl, 10.0)) > 1e-3  # uniform is not the SNE
     assert "random agent: MBR regret" in text and "MBR regret after 500 rounds" in text
     res = namespace["res"]
     assert float(res.dual_gap) <= 1e-9
