@@ -555,10 +555,9 @@ ROWS = [
     ('cli', "cli('run', '--workers', '0')",
      'CLIExit',
      'status 2: rlhf-gbpm run: ConfigError: backend.workers: must be >= 1, got 0.'),
-    ('cli', "cli('launch')",
+    ('cli', "cli('run', '--workers', 'two')",
      'CLIExit',
-     "status 2: rlhf-gbpm: error: argument command: invalid choice: 'launch' (choose from"
-     " 'run', 'plot', 'list', 'study')"),
+     "status 2: rlhf-gbpm run: error: argument --workers: invalid int value: 'two'"),
     ('cli', "cli('plot', 'no/such/results')",
      'CLIExit',
      'status 2: rlhf-gbpm plot: FileNotFoundError: no/such/results holds no results (no'
