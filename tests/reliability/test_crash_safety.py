@@ -245,3 +245,41 @@ def test_results_and_manifest_are_replaced_atomically(tmp_path, monkeypatch):
         assert path.read_bytes() == b"old contents"
     atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"new"
+
+
+def test_sigkill_of_a_process_pool_sweep_leaves_no_workers_and_resumes(tmp_path):
+    """Killing the parent of a process-pool sweep: its workers exit, resume completes it."""
+    slow = json.loads(json.dumps(CONFIG))
+    slow.update(horizon=200, seeds=[0, 1, 2], checkpoints={"every": 50},
+                backend={"chunk_size": 1, "name": "process", "workers": 2})
+    config_path = tmp_path / "pool.json"
+    config_path.write_text(json.dumps(slow))
+    out = tmp_path / "res"
+    script = ("import json, sys\n"
+              "from rlhf_gbpm.experiments.runner import run_sweep\n"
+              "run_sweep(json.load(open(sys.argv[1])), sys.argv[2], progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(config_path), str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _index_lines(out) < 1 and proc.poll() is None:
+        assert time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.01)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert proc.poll() is None, "the sweep finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60  # a bound on the wait, not a timing claim
+    alive = list(children)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [c for c in alive if Path(f"/proc/{c}").exists()
+                 and "zombie" not in Path(f"/proc/{c}/status").read_text().lower()]
+    for c in alive:  # do not leave them behind even when the assertion fails
+        os.kill(int(c), signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their killed parent"
+    assert 1 <= _index_lines(out) < 12
+    reference = run_sweep(load_config({**slow, "backend": {"chunk_size": 1}}),
+                          tmp_path / "ref", progress=False).table
+    result = run_sweep(load_config(slow), out, resume=True, progress=False)
+    pd.testing.assert_frame_equal(result.table, reference, check_exact=True)
