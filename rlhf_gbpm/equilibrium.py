@@ -41,7 +41,12 @@ import numpy as np
 from rlhf_gbpm._results import SolverResult, messages_for
 from rlhf_gbpm._sne_newton import NewtonProblems, newton_solve, single_thread_blas
 from rlhf_gbpm._validation import check_array, check_eta, check_scalar, check_simplex
-from rlhf_gbpm.regularizers import Regularizer, SeparableRegularizer, _as_regularizer
+from rlhf_gbpm.regularizers import (
+    Regularizer,
+    SeparableRegularizer,
+    _as_regularizer,
+    _probe_user_regularizer,
+)
 
 __all__ = ["SNEResult", "solve_sne", "best_response", "dual_gap", "j_eta", "SNE_METHODS"]
 
@@ -326,6 +331,8 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
             support its regularizer needs, a warm start is off the simplex, or ``method`` is
             unknown (the message lists ``SNE_METHODS``).
         TypeError: If the regularizer is not a Regularizer or a name.
+        RegularizerError: If a user-written separable regularizer raises or returns NaN
+            where it is probed (one interior point of the simplex, before solving).
     """
     if method not in SNE_METHODS:
         raise ValueError(f"method == {method!r}, must be one of {SNE_METHODS}.")
@@ -342,6 +349,8 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
     ef = np.broadcast_to(eta, batch).reshape(B).copy()
     sep = isinstance(reg, SeparableRegularizer)
     rho = _flat_reference(reg, batch + (K,)) if sep else None
+    if sep:
+        _probe_user_regularizer(reg, K)
     inf = np.isinf(ef)
     if method == "lp" and not np.all(inf):
         raise ValueError("method == 'lp' solves the unregularized game only; eta must be inf.")

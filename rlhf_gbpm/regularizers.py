@@ -875,6 +875,44 @@ def get_regularizer(name: str | Regularizer, **params) -> Regularizer:
     return _REGISTRY[name](**params)
 
 
+def _probe_user_regularizer(reg: Regularizer, K: int) -> None:
+    """Evaluate a user-written regularizer's value and gradient once inside the simplex.
+
+    Regularizers defined outside ``rlhf_gbpm`` (e.g. a ``SeparableRegularizer`` subclass) are
+    called at one interior point before a solver or a check uses them, so that an exception or
+    a NaN in user code surfaces as a :class:`~rlhf_gbpm.errors.RegularizerError` naming the
+    regularizer, instead of a trace from inside a solver or a silently wrong equilibrium. The
+    package's own classes (built-ins and the wrapped ``custom_regularizers``) are skipped.
+
+    Args:
+        reg: The regularizer.
+        K: Number of actions, >= 2.
+
+    Raises:
+        RegularizerError: If the value or the gradient raises or contains NaN.
+    """
+    if type(reg).__module__.startswith("rlhf_gbpm."):
+        return
+    from rlhf_gbpm.errors import RegularizerError
+
+    label = getattr(reg, "name", None) or type(reg).__name__
+    p = np.linspace(1.0, 2.0, K)
+    p /= p.sum()  # interior and not symmetric
+    where = f"at p = {np.array2string(p, precision=4)}"
+    for what, fn in (("value", reg.value), ("gradient", reg.grad)):
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(fn(p), dtype=float)
+        except RegularizerError:
+            raise
+        except Exception as err:  # noqa: BLE001 - user code: report it with its name
+            raise RegularizerError(
+                f"regularizer {label!r} raised {type(err).__name__} in its {what} {where}: {err}"
+            ) from err
+        if np.any(np.isnan(out)):
+            raise RegularizerError(f"regularizer {label!r} returned NaN in its {what} {where}.")
+
+
 def _as_regularizer(regularizer) -> Regularizer:
     if isinstance(regularizer, Regularizer):
         return regularizer

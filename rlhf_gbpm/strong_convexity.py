@@ -25,7 +25,7 @@ import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_scalar
 from rlhf_gbpm.errors import GBPMWarning, NotStronglyConvexError, RegularizerError
-from rlhf_gbpm.regularizers import Regularizer
+from rlhf_gbpm.regularizers import Regularizer, _probe_user_regularizer
 
 __all__ = ["BetaEstimate", "estimate_beta", "check_regularizer"]
 
@@ -120,6 +120,7 @@ def estimate_beta(reg: Regularizer, K: int, *, num_points: int = 64, seed=0) -> 
     """
     check_scalar(K, "K", numbers.Integral, min_val=2)
     check_scalar(num_points, "num_points", numbers.Integral, min_val=1)
+    _probe_user_regularizer(reg, K)
     rng = as_generator(seed)
     p = _base_points(K, num_points, rng)
     dirs = _directions(p, rng)  # (n, m, K)

@@ -98,3 +98,122 @@ def test_user_errors_name_the_regularizer(game):
             np.full(8, 1 / 8))
     with pytest.raises(TypeError, match="fn must be callable"):
         TorchRegularizer(fn=3)
+
+
+# route 3: a SeparableRegularizer subclass with closed-form f'' and (f')^{-1} (the fast path),
+# written here from the formulas of spec 2.1, independently of the built-in classes
+class _SubclassKL(rg.SeparableRegularizer):
+    name = "kl_subclass"
+
+    def f(self, p, rho):
+        return np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / rho), 0.0)
+
+    def f_prime(self, p, rho):
+        with np.errstate(divide="ignore"):
+            return np.log(p / rho) + 1.0
+
+    def f_second(self, p, rho):
+        return 1.0 / p
+
+    def f_prime_inverse(self, u, rho):
+        return rho * np.exp(u - 1.0)
+
+
+class _SubclassL2(rg.SeparableRegularizer):
+    name = "l2_subclass"
+
+    def f(self, p, rho):
+        return 0.5 * (p - rho) ** 2
+
+    def f_prime(self, p, rho):
+        return p - rho
+
+    def f_second(self, p, rho):
+        return np.ones_like(p)
+
+    def f_prime_inverse(self, u, rho):
+        return np.maximum(u + rho, 0.0)
+
+
+class _SubclassChi2(rg.SeparableRegularizer):
+    name = "chi2_subclass"
+
+    def f(self, p, rho):
+        return (p - rho) ** 2 / rho
+
+    def f_prime(self, p, rho):
+        return 2.0 * (p - rho) / rho
+
+    def f_second(self, p, rho):
+        return 2.0 / rho
+
+    def f_prime_inverse(self, u, rho):
+        return np.maximum(rho * (1.0 + 0.5 * u), 0.0)
+
+
+class _SubclassTsallisHalf(rg.SeparableRegularizer):
+    name = "tsallis_half_subclass"
+
+    def f(self, p, rho):
+        return -2.0 * np.sqrt(p) + 2.0 / p.shape[-1]
+
+    def f_prime(self, p, rho):
+        with np.errstate(divide="ignore"):
+            return -1.0 / np.sqrt(p)
+
+    def f_second(self, p, rho):
+        return 0.5 * p ** -1.5
+
+    def f_prime_inverse(self, u, rho):
+        # only u <= f'(1) = -1 < 0 is needed
+        return 1.0 / u**2
+
+
+SUBCLASSES = {"kl": _SubclassKL, "l2": _SubclassL2, "chi2": _SubclassChi2,
+              "tsallis_half": _SubclassTsallisHalf}
+
+
+@pytest.mark.parametrize("name", list(SUBCLASSES))
+def test_subclass_route_reproduces_builtin_sne(game, name):
+    A, ref = game
+    reference = None if name == "tsallis_half" else ref
+    builtin = rg.get_regularizer(name, reference=reference) if reference is not None else \
+        rg.get_regularizer(name)
+    etas = np.array([0.1, 10.0, 300.0])
+    expected = rg.solve_sne(A, builtin, etas).policy
+    res = rg.solve_sne(A, SUBCLASSES[name](reference=reference), etas)
+    assert np.all(res.success)
+    assert np.all(np.abs(res.policy - expected).sum(-1) <= 1e-6)
+    assert np.all(res.dual_gap <= 1e-9)
+
+
+class _Raises(rg.SeparableRegularizer):
+    name = "raising_subclass"
+
+    def f(self, p, rho):
+        raise RuntimeError("kaboom")
+
+    def f_prime(self, p, rho):
+        raise RuntimeError("kaboom")
+
+
+class _ReturnsNaN(rg.SeparableRegularizer):
+    name = "nan_subclass"
+
+    def f(self, p, rho):
+        return p * np.nan
+
+    def f_prime(self, p, rho):
+        return p * np.nan
+
+
+def test_subclass_errors_name_the_regularizer(game):
+    """A raising or NaN subclass is reported by name, not solved into a false certificate."""
+    A, _ = game
+    from rlhf_gbpm.strong_convexity import check_regularizer
+
+    for call in (lambda reg: rg.solve_sne(A, reg, 1.0), lambda reg: check_regularizer(reg, 8)):
+        with pytest.raises(RegularizerError, match="'raising_subclass' raised RuntimeError"):
+            call(_Raises())
+        with pytest.raises(RegularizerError, match="'nan_subclass' returned NaN in its value"):
+            call(_ReturnsNaN())

@@ -63,3 +63,18 @@ def test_wrong_declared_beta_warns():
         warnings.simplefilter("error")
         est = check_regularizer(ok, 6)
     assert est.beta == pytest.approx(6.0, rel=1e-3)
+
+
+# Tsallis-q, psi = (sum p^q - 1)/(q - 1), Hessian q p^{q-2}: by Cauchy-Schwarz (spec 2.1) beta is
+# max_p sum_i p_i^{2-q} / q, i.e. 1/q for q < 1 (at a vertex) and K^{q-1}/q for q > 1 (uniform)
+@pytest.mark.parametrize("q", [1 / 3, 0.8, 1.5, 2.0])
+@pytest.mark.parametrize("K", [4, 7])
+def test_estimate_brackets_tsallis_q_beta(q, K):
+    reg = rg.get_regularizer("tsallis", q=q)
+    beta = 1.0 / q if q < 1 else K ** (q - 1) / q
+    est = estimate_beta(reg, K)
+    assert est.beta <= beta * (1 + 1e-6)
+    assert est.beta_upper == pytest.approx(beta, rel=1e-6)
+    assert est.beta >= 0.5 * beta  # q < 1: the vertex worst case is approached, not reached
+    assert reg.beta(K) == pytest.approx(beta, rel=1e-12)
+    check_regularizer(reg, K)
