@@ -3,8 +3,9 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlhf_gbpm.envs.bradley_terry_duel import BradleyTerryDuelEnv, BradleyTerryDuelVectorEnv
 from scipy.special import expit
+
+from rlhf_gbpm.envs.bradley_terry_duel import BradleyTerryDuelEnv, BradleyTerryDuelVectorEnv
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from rlhf_gbpm.envs.cyclic_duel import CyclicDuelEnv, CyclicDuelVectorEnv
 from scipy.special import expit
+
+from rlhf_gbpm.envs.cyclic_duel import CyclicDuelEnv, CyclicDuelVectorEnv
 
 
 @pytest.mark.parametrize("K", [3, 5, 6])

@@ -4,8 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import data_equivalence
-from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
+from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 from rlhf_gbpm.errors import GBPMWarning
 from rlhf_gbpm.features import FiniteContexts, random_unit_features
 from rlhf_gbpm.instances import custom_instance, random_instance, random_skew_theta

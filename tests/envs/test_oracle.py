@@ -5,12 +5,12 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
+from scipy.special import logsumexp, ndtri
+
 from rlhf_gbpm.envs.bradley_terry_duel import BradleyTerryDuelEnv
 from rlhf_gbpm.envs.cyclic_duel import CyclicDuelEnv
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv
 from rlhf_gbpm.envs.oracle import DuelOracle
-from scipy.special import logsumexp, ndtri
-
 from rlhf_gbpm.equilibrium import dual_gap
 from rlhf_gbpm.instances import cyclic_instance, random_instance
 from rlhf_gbpm.preference import payoff_matrix

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 from pettingzoo.test import parallel_api_test, parallel_seed_test
+
 from rlhf_gbpm.envs.cyclic_duel import CyclicDuelEnv
 from rlhf_gbpm.envs.pettingzoo_duel import GBPMDuelParallelEnv, parallel_env
 

@@ -7,6 +7,7 @@ import warnings
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
+
 from rlhf_gbpm.envs import ENV_IDS
 
 # Warnings check_env may emit that do not signal a defect of these envs: none so far.

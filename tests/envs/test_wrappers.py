@@ -3,10 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+
 import rlhf_gbpm.envs  # noqa: F401  (registers the ids)
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 from rlhf_gbpm.envs.wrappers import RegretMonitor, VectorRegretMonitor
-
 from rlhf_gbpm.protocol import DuelAction
 
 
