@@ -289,13 +289,19 @@ def benchmark_regularizers(config: BenchConfig | Sequence | None = None,
             rows.append({"regularizer": label, "eta": eta, **_sne_metrics(reg, A, eta)})
     table = pd.DataFrame(rows).merge(beta, on="regularizer")
     # 3. regret at a fixed budget (registered under temporary names for the runner)
+    from rlhf_gbpm import regularizers as _registry
+
     names = {}
-    for label, reg in regs:
-        key = f"bench__{label}"
-        register_regularizer(key, lambda reference=None, _r=reg, **_: (
-            _r if reference is None else _r.with_reference(reference)), overwrite=True)
-        names[label] = key
-    regret = _regret(cfg, names)
+    try:
+        for label, reg in regs:
+            key = f"bench__{label}"
+            register_regularizer(key, lambda reference=None, _r=reg, **_: (
+                _r if reference is None else _r.with_reference(reference)), overwrite=True)
+            names[label] = key
+        regret = _regret(cfg, names)
+    finally:  # leave the global registry as it was
+        for key in names.values():
+            _registry._REGISTRY.pop(key, None)
     for agent, prefix in (("GS", "gs"), ("ETC", "etc")):
         part = regret[regret["agent"] == agent].drop(columns="agent").rename(
             columns={"regret": f"{prefix}_regret", "ci95": f"{prefix}_ci95"})

@@ -32,6 +32,9 @@ def test_tiny_benchmark_table_bounds_and_files(tmp_path):
     for reg in ("kl", "chi2_half"):
         sub = t[t["regularizer"] == reg].sort_values("eta")
         assert sub["gs_regret"].iloc[0] < sub["gs_regret"].iloc[1]
+    from rlhf_gbpm import regularizers as registry
+
+    assert not any(name.startswith("bench__") for name in registry._REGISTRY)  # no leak
     names = {p.name for p in report.files}
     assert {"bench_regularizers.md", "bench_regularizers.csv", "bench_beta.png",
             "bench_gs_regret.pdf", "bench_max_density_ratio.png"} <= names
