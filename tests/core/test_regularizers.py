@@ -256,11 +256,16 @@ def test_user_regularizer_best_response_matches_builtin():
 def test_registry_and_config_roundtrip():
     assert set(REGULARIZER_NAMES) == {"kl", "shannon", "l2", "chi2_half", "chi2", "tsallis",
                                       "tsallis_half", "kl_plus_chi2"}
+    from rlhf_gbpm import regularizers as registry
+
     register_regularizer("user_kl_test", UserKL)
-    reg = get_regularizer("user_kl_test", reference=RHO)
-    assert isinstance(reg, UserKL)
-    with pytest.raises(ValueError, match="already registered"):
-        register_regularizer("user_kl_test", UserKL)
+    try:
+        reg = get_regularizer("user_kl_test", reference=RHO)
+        assert isinstance(reg, UserKL)
+        with pytest.raises(ValueError, match="already registered"):
+            register_regularizer("user_kl_test", UserKL)
+    finally:  # leave the global registry as other tests expect it
+        registry._REGISTRY.pop("user_kl_test", None)
     cfg = get_regularizer("tsallis", q=0.3).get_config()
     assert cfg == {"name": "tsallis", "reference": None, "q": 0.3}
     again = get_regularizer(cfg.pop("name"), **cfg)
