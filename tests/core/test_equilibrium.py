@@ -115,6 +115,22 @@ def test_agrees_with_cvxpy_large_k():
         assert ours.dual_gap[0] <= max(ref.dual_gap[0], 1e-13)
 
 
+@pytest.mark.parametrize(("name", "kw"),
+                         [("chi2_half", {}), ("chi2", {}), ("tsallis_half", {}),
+                          ("tsallis", {"q": 1.5}), ("kl_plus_chi2", {})])
+def test_agrees_with_cvxpy_large_k_other_regularizers(name, kw):
+    """K = 200 for the remaining built-ins (KL and l2 above), eta = 1, one random game."""
+    A = payoffs(200, n_random=1)[:1]
+    reg = make_reg(name, kw, 200, seed=3)
+    ours = solve_sne(A, reg, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = solve_sne(A, reg, 1.0, method="cvxpy")
+    assert ref.status[0] == 0
+    assert np.abs(ours.policy - ref.policy).sum() <= 1e-6
+    assert ours.dual_gap[0] <= max(ref.dual_gap[0], 1e-13)
+
+
 # ---------------------------------------------------------------------------------------
 # structure of the equilibria
 # ---------------------------------------------------------------------------------------
