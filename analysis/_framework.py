@@ -18,6 +18,7 @@ import dataclasses
 import importlib
 import io
 import math
+import numbers
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "geometric_steps",
     "fit_loglog_slope",
     "torch_threads",
+    "check_finite_fields",
     "StudyOutput",
 ]
 
@@ -159,6 +161,34 @@ def load_config(config_cls, source=None):
         return config_cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"invalid {config_cls.__name__}: {err}") from err
+
+
+def check_finite_fields(config, *, allow_inf: Sequence[str] = ()) -> None:
+    """Reject infinite or NaN numbers in a config dataclass, nested tuples included.
+
+    Study configs call this last in ``__post_init__``: ``check_scalar`` accepts ``inf``, and
+    an infinite step size or scale would only show up later as NaN trajectories.
+
+    Args:
+        config: A dataclass instance.
+        allow_inf: Names of fields where ``+inf``/``-inf`` is a meaningful value.
+
+    Raises:
+        ValueError: Naming the first field holding a non-finite number.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if _has_nonfinite(value, allow_inf=f.name in allow_inf):
+            raise ValueError(f"{f.name} == {value!r}, must be finite.")
+
+
+def _has_nonfinite(value, *, allow_inf: bool) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_has_nonfinite(v, allow_inf=allow_inf) for v in value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral)):
+        x = float(value)
+        return math.isnan(x) or (math.isinf(x) and not allow_inf)
+    return False
 
 
 def claims_table(claims: Sequence[Claim], fmt: str = "markdown") -> str:

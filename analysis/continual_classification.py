@@ -24,13 +24,13 @@ import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
-from rlhf_gbpm.analysis._framework import Claim, geometric_steps
-from rlhf_gbpm.analysis._losses import check_loss, loss_value, neg_dloss
-from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, min_norm_point
 from scipy.optimize import minimize
 from scipy.special import expit
 
 from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, geometric_steps
+from rlhf_gbpm.analysis._losses import check_loss, loss_value, neg_dloss
+from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, min_norm_point
 
 __all__ = [
     "NAME",
@@ -204,6 +204,7 @@ class Config:
                      include_boundaries="neither")
         check_scalar(self.n_log, "n_log", numbers.Integral, min_val=2)
         check_scalar(self.seed, "seed", numbers.Integral, min_val=0)
+        check_finite_fields(self)
 
     @property
     def log_cycles(self) -> np.ndarray:

@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-from rlhf_gbpm.analysis._framework import Claim
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
 
 __all__ = [
     "NAME",
@@ -169,6 +169,7 @@ class Config:
             raise ValueError(
                 f"n_off == {self.n_off}, must be <= the {self.off_block_entries} off-block entries."
             )
+        check_finite_fields(self)
 
     @property
     def pretrain_lengths(self) -> tuple[int, ...]:

@@ -32,10 +32,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rlhf_gbpm.analysis import _pruning_scores as ps
-from rlhf_gbpm.analysis._framework import Claim
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
+from rlhf_gbpm.analysis import _pruning_scores as ps
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
 
 __all__ = [
     "NAME",
@@ -397,6 +397,7 @@ class Config:
         n_tr = self.n_train if self.dataset == "synthetic_gmm" else 1200
         if round((1 - max(self.ratios)) * n_tr) < 1:
             raise ValueError(f"ratios max == {max(self.ratios)}, keeps no example of {n_tr}.")
+        check_finite_fields(self)
 
     def epochs_used(self, method: str) -> int:
         """Epochs of full-data training a method's score needs."""

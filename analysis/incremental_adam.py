@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rlhf_gbpm.analysis._framework import Claim, torch_threads
+
+from rlhf_gbpm._validation import check_array, check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
 from rlhf_gbpm.analysis._losses import check_loss, log_neg_dloss
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, normalized_margin
 from rlhf_gbpm.analysis.optimizers.signum import Signum
-
-from rlhf_gbpm._validation import check_array, check_scalar
 
 __all__ = [
     "NAME",
@@ -228,6 +228,7 @@ class Config:
                 "(the GR dataset size).")
         check_scalar(self.record_every, "record_every", numbers.Integral, min_val=1)
         check_scalar(self.seed, "seed", numbers.Integral, min_val=0)
+        check_finite_fields(self)
 
     def lr0(self, dataset: str) -> float:
         """Initial step size of a dataset."""

@@ -28,9 +28,9 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from rlhf_gbpm.analysis._framework import Claim, fit_loglog_slope
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope
 
 __all__ = [
     "NAME",
@@ -559,6 +559,7 @@ class Config:
                 f"K_list_b min == {min(self.K_list_b)}, must be >= kappa_b/n_b == {kmin_b} "
                 "(below it the admissible step-size range [1/(mu n K), 1/L] is empty)."
             )
+        check_finite_fields(self)
 
     @property
     def kappa(self) -> float:

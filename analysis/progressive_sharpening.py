@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rlhf_gbpm.analysis._framework import Claim
-from rlhf_gbpm.analysis._hessian import sharpness as _hvp_sharpness
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
+from rlhf_gbpm.analysis._hessian import sharpness as _hvp_sharpness
 from rlhf_gbpm.errors import GBPMWarning
 
 __all__ = [
@@ -166,6 +166,7 @@ class Config:
             check_scalar(depth, "eos_runs depth", numbers.Integral, min_val=2)
             check_scalar(lr, "eos_runs lr", numbers.Real, min_val=0.0,
                          include_boundaries="neither")
+        check_finite_fields(self)
 
     @property
     def n_samples(self) -> int:

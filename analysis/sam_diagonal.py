@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rlhf_gbpm.analysis._framework import Claim, torch_threads
+
+from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
 from rlhf_gbpm.analysis._losses import check_loss, loss_value, loss_weights
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin
 from rlhf_gbpm.analysis.optimizers.sam import SAM
-
-from rlhf_gbpm._validation import check_scalar
 
 __all__ = ["NAME", "DESCRIPTION", "REFERENCE", "Config", "Result", "run", "plot", "claims"]
 
@@ -142,6 +142,7 @@ class Config:
                      include_boundaries="neither")
         check_scalar(self.depth1_steps, "depth1_steps", numbers.Integral, min_val=1)
         check_scalar(self.seed, "seed", numbers.Integral, min_val=0)
+        check_finite_fields(self, allow_inf=("stop_norm",))
 
     @property
     def d(self) -> int:

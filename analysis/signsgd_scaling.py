@@ -36,9 +36,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from rlhf_gbpm.analysis._framework import Claim, fit_loglog_slope
 
 from rlhf_gbpm._validation import as_generator, check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope
 from rlhf_gbpm.errors import GBPMWarning
 
 __all__ = [
@@ -583,6 +583,7 @@ class Config:
             include="neither"))
         object.__setattr__(self, "mc_sign_lrs", _check_tuple(
             self.mc_sign_lrs, "mc_sign_lrs", numbers.Real, min_val=0.0, include="neither"))
+        check_finite_fields(self)
 
     @property
     def fs(self) -> np.ndarray:

@@ -15,15 +15,14 @@ References:
 from __future__ import annotations
 
 import numbers
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rlhf_gbpm.analysis._framework import Claim
-from rlhf_gbpm.analysis.optimizers.muon import Muon, SpecGD
 
 from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
+from rlhf_gbpm.analysis.optimizers.muon import Muon, SpecGD
 
 __all__ = [
     "NAME",
@@ -136,7 +135,9 @@ class Config:
         check_scalar(self.lr_decay_at, "lr_decay_at", numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="neither")
         targets = tuple(self.target_singular_values)
-        if not targets or any(not isinstance(t, numbers.Real) or t <= 0 for t in targets):
+        if not targets or any(
+            not isinstance(t, numbers.Real) or isinstance(t, bool) or not t > 0 for t in targets
+        ):
             raise ValueError(
                 f"target_singular_values == {targets!r}, must be a non-empty tuple of numbers > 0."
             )
@@ -160,12 +161,21 @@ class Config:
                 f"reg_check_step == {self.reg_check_step}, must be <= reg_steps == "
                 f"{self.reg_steps}."
             )
+        if not self.equal_rate_steps or any(
+            not isinstance(s, numbers.Integral) or isinstance(s, bool)
+            for s in self.equal_rate_steps
+        ):
+            raise TypeError(
+                f"equal_rate_steps == {self.equal_rate_steps!r}, must be a non-empty tuple of "
+                "ints."
+            )
         if max(self.equal_rate_steps, default=0) > self.steps or any(
             s < 1 for s in self.equal_rate_steps
         ):
             raise ValueError(
                 f"equal_rate_steps == {self.equal_rate_steps!r}, must lie in [1, steps]."
             )
+        check_finite_fields(self)
 
     @property
     def targets(self) -> np.ndarray:
@@ -243,16 +253,6 @@ class Result:
     regression: dict[str, RegressionRun] = field(default_factory=dict)
 
 
-@contextmanager
-def _torch_threads(num: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(num)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _haar(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
     q, r = torch.linalg.qr(torch.randn(rows, cols, generator=gen, dtype=_F64))
     return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
@@ -290,7 +290,7 @@ def _make_optimizer(name: str, params, lr: float, config: Config, *, beta: float
     raise ValueError(f"optimizer == {name!r}, must be one of {_OPTIMIZERS}.")
 
 
-@_torch_threads(1)
+@torch_threads(1)
 def train_factorization(
     config: Config,
     optimizer: str,
@@ -369,7 +369,7 @@ def _first_hits(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.where(reached.any(axis=0), first, -1).astype(np.int64)
 
 
-@_torch_threads(1)
+@torch_threads(1)
 def train_lora_regression(config: Config, optimizer: str, *, lr: float) -> RegressionRun:
     """LoRA on linear regression: learn ``B A ~ W*`` from mini-batches ``(x, W* x)``.
 
@@ -425,7 +425,7 @@ def run(config: Config) -> Result:
         A :class:`Result` with all trajectories.
     """
     result = Result(config=config, targets=config.targets)
-    with _torch_threads(1):
+    with torch_threads(1):
         for name, lr in (("specgd", config.lr_spectral), ("muon", config.lr_spectral),
                          ("gd", config.lr_gd), ("adam", config.lr_adam)):
             result.runs[name] = train_factorization(config, name, lr=lr)

@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+from scipy.special import expit
+
 from rlhf_gbpm.analysis import continual_classification as cc
 from rlhf_gbpm.analysis import load_config
 from rlhf_gbpm.analysis._maxmargin import cosine
-from scipy.special import expit
-
 from rlhf_gbpm.errors import ConfigError
 
 PAIRS = ("contradicting_2d", "aligned_2d", "split_contradicting", "split_aligned")

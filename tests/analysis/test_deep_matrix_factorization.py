@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis import deep_matrix_factorization as study
 from rlhf_gbpm.analysis import load_config
-
 from rlhf_gbpm.errors import ConfigError
 
 TINY_TOML = """

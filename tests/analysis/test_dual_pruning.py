@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from rlhf_gbpm.analysis import dual_pruning as dp
 
 

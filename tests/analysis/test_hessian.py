@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis._hessian import (
     dense_hessian,
     hessian_vector_product,

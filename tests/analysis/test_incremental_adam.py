@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis import incremental_adam as ia
 from rlhf_gbpm.analysis import load_config
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin
-
 from rlhf_gbpm.errors import ConfigError
 
 GAUSS = ia.Config(datasets=("gaussian",), steps=4000, batch_sizes=(1, 5))

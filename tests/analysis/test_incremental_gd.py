@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+
 from rlhf_gbpm.analysis import incremental_gd as igd
 from rlhf_gbpm.analysis._framework import load_config
-
 from rlhf_gbpm.errors import ConfigError
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis._losses import (
     check_loss,
     log_neg_dloss,

@@ -3,6 +3,7 @@
 import cvxpy as cp
 import numpy as np
 import pytest
+
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, min_norm_point, normalized_margin
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+
 from rlhf_gbpm.analysis.optimizers import Muon, SpecGD
 from rlhf_gbpm.analysis.optimizers.muon import newton_schulz, polar
 

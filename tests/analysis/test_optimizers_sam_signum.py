@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+
 from rlhf_gbpm.analysis.optimizers import SAM, Signum
 
 

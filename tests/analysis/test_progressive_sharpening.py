@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis import load_config
 from rlhf_gbpm.analysis import progressive_sharpening as study
 from rlhf_gbpm.analysis._hessian import sharpness
-
 from rlhf_gbpm.errors import ConfigError
 
 TINY_TOML = """

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from rlhf_gbpm.analysis import _pruning_scores as ps
 
 

@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+
 from rlhf_gbpm.analysis import load_config
 from rlhf_gbpm.analysis import sam_diagonal as sd
-
 from rlhf_gbpm.errors import ConfigError
 
 CHEAP = sd.Config(

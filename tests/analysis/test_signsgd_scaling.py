@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-from rlhf_gbpm.analysis import signsgd_scaling as ss
 
+from rlhf_gbpm.analysis import signsgd_scaling as ss
 from rlhf_gbpm.errors import GBPMWarning
 
 
@@ -161,6 +161,7 @@ def test_cli_smoke(tmp_path):
 def test_monte_carlo_signsgd_is_the_signum_update():
     # The MC backend's signSGD step is Signum with momentum 0 on the per-sample squared loss.
     import torch
+
     from rlhf_gbpm.analysis.optimizers import Signum
 
     prob = ss.plrf_problem(6, alpha=1.0, beta=0.75, seed=7)

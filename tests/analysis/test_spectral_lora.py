@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from rlhf_gbpm.analysis import load_config
 from rlhf_gbpm.analysis import spectral_lora as study
-
 from rlhf_gbpm.errors import ConfigError
 
 TINY_TOML = """
@@ -109,6 +109,13 @@ def test_make_target_spectrum():
         ({"target_singular_values": (1.0, -2.0)}, ValueError, "must be a non-empty tuple"),
         ({"steps": 1.5}, TypeError, "steps must be an instance of Integral"),
         ({"equal_rate_steps": (50, 5000)}, ValueError, "must lie in"),
+        ({"equal_rate_steps": ()}, TypeError, "must be a non-empty tuple of ints"),
+        ({"equal_rate_steps": (50.5, 100)}, TypeError, "must be a non-empty tuple of ints"),
+        ({"equal_rate_steps": (True, 100)}, TypeError, "must be a non-empty tuple of ints"),
+        ({"target_singular_values": (True, 2.0)}, ValueError, "must be a non-empty tuple"),
+        ({"target_singular_values": (float("nan"), 2.0)}, ValueError, "must be a non-empty"),
+        ({"target_singular_values": (float("inf"), 2.0)}, ValueError, "must be finite"),
+        ({"lr_gd": float("inf")}, ValueError, "lr_gd == inf, must be finite."),
         ({"init": "zeros"}, ValueError, "init == 'zeros', must be one of"),
         ({"muon_shape_scale": 1}, TypeError, "muon_shape_scale must be an instance of bool"),
     ],
