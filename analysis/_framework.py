@@ -103,10 +103,10 @@ def get_study(name: str) -> ModuleType:
         The module exposing ``Config``, ``run``, ``plot`` and ``claims``.
 
     Raises:
-        ValueError: For an unknown name.
+        ConfigError: For an unknown name (a ``ValueError``; the CLI reports it and exits 2).
     """
     if name not in STUDIES:
-        raise ValueError(f"study == {name!r}, must be one of {tuple(STUDIES)}.")
+        raise ConfigError(f"study == {name!r}, must be one of {tuple(STUDIES)}.")
     return importlib.import_module(STUDIES[name])
 
 

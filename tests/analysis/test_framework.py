@@ -186,3 +186,29 @@ def test_study_configs_reject_infinite_reals(module, field):
     # the finiteness check names the field; a cross-field check that fires first shows the inf
     assert f"{field} == inf, must be finite." in str(info.value) or (
         "inf" in str(info.value) or f"/{field} == 0.0" in str(info.value))
+
+
+def test_cli_unknown_study_is_a_clear_error():
+    proc = subprocess.run([sys.executable, "-m", "rlhf_gbpm.experiments.cli", "study", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "study == 'nope', must be one of ('sam_diagonal'," in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_exit_status_follows_the_claims(tmp_path, monkeypatch, capsys):
+    from rlhf_gbpm.experiments import cli
+
+    mod = types.ModuleType("toy_claims_study")
+    mod.Config = ToyConfig
+    mod.run = lambda cfg: cfg.steps
+    mod.claims = lambda res: [fw.Claim("steps_above_3", "steps > 3", res, res > 3)]
+    mod.plot = lambda res: {}
+    monkeypatch.setitem(sys.modules, "toy_claims_study", mod)
+    monkeypatch.setitem(fw.STUDIES, "toy", "toy_claims_study")
+    for steps, status, cell in ((4, 0, "yes"), (3, 1, "NO")):
+        toml = tmp_path / f"steps{steps}.toml"
+        toml.write_text(f"steps = {steps}\n")
+        argv = ["study", "toy", "--config", str(toml), "--out", str(tmp_path / "out")]
+        assert cli.main(argv) == status
+        assert f"| steps_above_3 | steps > 3 | {steps} | {cell} |" in capsys.readouterr().out
