@@ -27,6 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
+from rlhf_gbpm._validation import check_scalar
 from rlhf_gbpm.errors import ConfigError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "fit_loglog_slope",
     "torch_threads",
     "check_finite_fields",
+    "check_tuple",
     "StudyOutput",
 ]
 
@@ -180,6 +182,29 @@ def check_finite_fields(config, *, allow_inf: Sequence[str] = ()) -> None:
         value = getattr(config, f.name)
         if _has_nonfinite(value, allow_inf=f.name in allow_inf):
             raise ValueError(f"{f.name} == {value!r}, must be finite.")
+
+
+def check_tuple(value, name: str, kind, **bounds) -> tuple:
+    """Check a non-empty tuple (or list) of numbers, each with ``check_scalar``.
+
+    Args:
+        value: The sequence to check.
+        name: Field name used in the messages.
+        kind: Accepted number type, e.g. ``numbers.Real`` or ``numbers.Integral``.
+        **bounds: ``min_val``, ``max_val`` and ``include_boundaries`` for ``check_scalar``.
+
+    Returns:
+        The entries as a tuple.
+
+    Raises:
+        TypeError: If ``value`` is not a non-empty tuple/list or an entry has the wrong type.
+        ValueError: If an entry is out of range.
+    """
+    if not isinstance(value, (tuple, list)) or len(value) == 0:
+        raise TypeError(f"{name} must be a non-empty tuple, got {value!r}.")
+    for v in value:
+        check_scalar(v, name, kind, **bounds)
+    return tuple(value)
 
 
 def _has_nonfinite(value, *, allow_inf: bool) -> bool:

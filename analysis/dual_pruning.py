@@ -35,7 +35,7 @@ import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
 from rlhf_gbpm.analysis import _pruning_scores as ps
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, check_tuple
 
 __all__ = [
     "NAME",
@@ -283,14 +283,6 @@ def train_mlp_ensemble(x_train, y_train, subsets, *, hidden: int = 128, epochs: 
 # --------------------------------------------------------------------------------------------
 
 
-def _tuple_of(value, name, kind, **kw):
-    if not isinstance(value, (tuple, list)) or len(value) == 0:
-        raise TypeError(f"{name} must be a non-empty tuple, got {value!r}.")
-    for v in value:
-        check_scalar(v, name, kind, **kw)
-    return tuple(value)
-
-
 @dataclass(frozen=True)
 class Config:
     """Configuration of the DUAL pruning study (defaults: spec section 5, GMM data seed 1)."""
@@ -391,8 +383,8 @@ class Config:
             if m not in METHODS:
                 raise ValueError(f"methods contains {m!r}, must be drawn from {METHODS}.")
         object.__setattr__(self, "methods", methods)
-        ratios = _tuple_of(self.ratios, "ratios", numbers.Real, min_val=0.0, max_val=1.0,
-                           include_boundaries="left")
+        ratios = check_tuple(self.ratios, "ratios", numbers.Real, min_val=0.0, max_val=1.0,
+                             include_boundaries="left")
         object.__setattr__(self, "ratios", tuple(sorted(float(r) for r in ratios)))
         n_tr = self.n_train if self.dataset == "synthetic_gmm" else 1200
         if round((1 - max(self.ratios)) * n_tr) < 1:

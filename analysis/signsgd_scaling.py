@@ -38,7 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    check_tuple,
+    fit_loglog_slope,
+)
 from rlhf_gbpm.errors import GBPMWarning
 
 __all__ = [
@@ -465,14 +470,6 @@ def noise_identity_error(problem: PLRFProblem, thetas, *, n_samples: int = 200_0
 # --------------------------------------------------------------------------------------------
 
 
-def _check_tuple(value, name, kind, *, min_val=None, include="both"):
-    if not isinstance(value, (tuple, list)) or len(value) == 0:
-        raise TypeError(f"{name} must be a non-empty tuple, got {value!r}.")
-    for v in value:
-        check_scalar(v, name, kind, min_val=min_val, include_boundaries=include)
-    return tuple(value)
-
-
 @dataclass(frozen=True)
 class Config:
     """Configuration of the signSGD scaling study (defaults: the spec's cheap grid)."""
@@ -575,14 +572,15 @@ class Config:
         if self.mc_t_min >= self.mc_T:
             raise ValueError(f"mc_t_min == {self.mc_t_min}, must be < mc_T == {self.mc_T}.")
         object.__setattr__(self, "ds", tuple(sorted(
-            _check_tuple(self.ds, "ds", numbers.Integral, min_val=1))))
+            check_tuple(self.ds, "ds", numbers.Integral, min_val=1))))
         if len(self.ds) < 2:
             raise ValueError(f"ds == {self.ds!r}, must hold at least 2 sizes.")
-        object.__setattr__(self, "sgd_lr_multiples", _check_tuple(
+        object.__setattr__(self, "sgd_lr_multiples", check_tuple(
             self.sgd_lr_multiples, "sgd_lr_multiples", numbers.Real, min_val=0.0,
-            include="neither"))
-        object.__setattr__(self, "mc_sign_lrs", _check_tuple(
-            self.mc_sign_lrs, "mc_sign_lrs", numbers.Real, min_val=0.0, include="neither"))
+            include_boundaries="neither"))
+        object.__setattr__(self, "mc_sign_lrs", check_tuple(
+            self.mc_sign_lrs, "mc_sign_lrs", numbers.Real, min_val=0.0,
+            include_boundaries="neither"))
         check_finite_fields(self)
 
     @property

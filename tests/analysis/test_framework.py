@@ -1,6 +1,7 @@
 """Tests for rlhf_gbpm.analysis._framework: claims, config loading, registry, study runner."""
 
 import dataclasses
+import numbers
 import subprocess
 import sys
 import types
@@ -212,3 +213,14 @@ def test_cli_exit_status_follows_the_claims(tmp_path, monkeypatch, capsys):
         argv = ["study", "toy", "--config", str(toml), "--out", str(tmp_path / "out")]
         assert cli.main(argv) == status
         assert f"| steps_above_3 | steps > 3 | {steps} | {cell} |" in capsys.readouterr().out
+
+
+def test_check_tuple():
+    assert fw.check_tuple([1, 2], "ds", numbers.Integral, min_val=1) == (1, 2)
+    with pytest.raises(TypeError, match=r"ds must be a non-empty tuple, got \(\)."):
+        fw.check_tuple((), "ds", numbers.Integral)
+    with pytest.raises(TypeError, match="ds must be an instance of Integral"):
+        fw.check_tuple((1, 2.5), "ds", numbers.Integral)
+    with pytest.raises(ValueError, match=r"lrs == 0.0, must be > 0.0."):
+        fw.check_tuple((0.1, 0.0), "lrs", numbers.Real, min_val=0.0,
+                       include_boundaries="neither")
