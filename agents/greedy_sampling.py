@@ -221,26 +221,33 @@ class _ChordSNE:
     def _cold(self, a, idx=None):
         from rlhf_gbpm.equilibrium import solve_sne
 
-        if idx is None:
+        if idx is None:  # the first solve: every run, cold
             idx = np.arange(a.shape[0])
-            warm = None
+            res = solve_sne(a, self.reg, self.eta)
+            scores, policy, success, gap = res.scores, res.policy, res.success, res.dual_gap
         else:
-            warm = self.p[idx] if self.p is not None else None
-        res = solve_sne(a[idx], self.reg, self.eta[idx], warm_start=warm)
-        if not np.all(res.success):
+            # fallback runs one at a time (rare): a warm batched solve_sne takes batch-level
+            # branches, and a run's numbers must not depend on which runs share its chunk
+            parts = [solve_sne(a[i:i + 1], self.reg, self.eta[i:i + 1],
+                               warm_start=self.p[i:i + 1]) for i in idx]
+            scores = np.concatenate([r.scores for r in parts])
+            policy = np.concatenate([r.policy for r in parts])
+            success = np.concatenate([r.success for r in parts])
+            gap = np.concatenate([r.dual_gap for r in parts])
+        if not np.all(success):
             warnings.warn(
-                f"solve_sne did not converge for {int(np.sum(~res.success))} run(s) (max dual "
-                f"gap {float(np.max(res.dual_gap)):.3g}); playing its last iterate.",
+                f"solve_sne did not converge for {int(np.sum(~success))} run(s) (max dual "
+                f"gap {float(np.max(gap)):.3g}); playing its last iterate.",
                 ConvergenceWarning, stacklevel=4,
             )
-        s = np.asarray(res.scores, dtype=float)
+        s = np.asarray(scores, dtype=float)
         ok = np.all(np.isfinite(s), axis=-1)
         s = np.where(ok[:, None], s, 0.0)
         if self.s is None:
-            self.s, self.p = s, np.array(res.policy, dtype=float)
+            self.s, self.p = s, np.array(policy, dtype=float)
             self.g = self._inverse(a, self.eta, s, self.rho)
         else:
-            self.s[idx], self.p[idx] = s, res.policy
+            self.s[idx], self.p[idx] = s, policy
             self.g[idx] = self._inverse(a[idx], self.eta[idx], s, self.rho[idx])
         self.stats["fallback"] += idx.size
 

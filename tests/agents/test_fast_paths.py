@@ -116,3 +116,23 @@ def test_engine_one_context_payoff_view():
     expected = np.stack([inst.payoff() for inst in stack.instances])
     np.testing.assert_allclose(view, expected, rtol=0, atol=1e-15)
     assert not view.flags.writeable
+
+
+def test_chord_resolve_does_not_depend_on_batch_mates(monkeypatch):
+    """Each run's policies are bit-identical whether solved in a batch or alone."""
+    monkeypatch.setattr(_ChordSNE, "_MAX_IT", 3)  # make some runs take the fallback
+    reg = get_regularizer("kl")
+    etas = np.array([0.01, 1.0, 30.0, 1000.0])
+    K = 10
+    runs = [_games(K, 8, seed) for seed in range(etas.size)]
+    feats = np.stack([f for f, _ in runs])
+    thetas = np.stack([t for _, t in runs], axis=1)
+    link = get_link("logistic")
+    batch = _ChordSNE(reg, etas, K)
+    alone = [_ChordSNE(reg, etas[i:i + 1], K) for i in range(etas.size)]
+    for version, theta in enumerate(thetas, start=1):
+        p = batch.policy(feats, theta, version, link)
+        for i, chord in enumerate(alone):
+            q = chord.policy(feats[i:i + 1], theta[i:i + 1], version, link)
+            np.testing.assert_array_equal(p[i], q[0])
+    assert batch.stats["fallback"] > etas.size
