@@ -32,13 +32,25 @@ def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
     Shapes: M (B, K, K), d and rhs (B, K), c = ``scale`` (B,) or 1.
 
     Columns of J vanish off the support {d_i > 0}, so only an m x m block needs a dense
-    solve, m the largest support in the batch (entries with d_i below 1e-13 max(d) count as
+    solve, m the problem's support size; problems are grouped by m so that each one's
+    arithmetic is independent of its batch-mates (entries with d_i below 1e-13 max(d) count as
     off the support; this only perturbs the Newton matrix, never the residual).
     """
     B, K = d.shape
     d = np.where(d > 1e-13 * np.max(d, axis=-1, keepdims=True), d, 0.0)
-    m = int(np.max(np.sum(d > 0, axis=-1)))
-    if m >= 0.75 * K:  # (nearly) full support: no gathering
+    sizes = np.sum(d > 0, axis=-1)
+    sizes = np.where(sizes >= 0.75 * K, K, sizes)  # (nearly) full support: no gathering
+    if np.any(sizes != sizes[0]):
+        # one dense size per group, so that a problem's arithmetic never depends on the
+        # other problems of the batch (run i of a sweep == the same run alone)
+        x = np.empty_like(rhs)
+        for m in np.unique(sizes):
+            rows = np.flatnonzero(sizes == m)
+            x[rows] = _jacobian_solve(M[rows], d[rows], rhs[rows],
+                                      None if scale is None else np.asarray(scale)[rows])
+        return x
+    m = int(sizes[0])
+    if m == K:
         idx, m, ds, m_cols, rhs_s = None, K, d, M, rhs
     else:
         idx = np.argsort(-d, axis=-1)[:, :m]
