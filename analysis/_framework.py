@@ -276,7 +276,7 @@ def run_study(name: str, config=None, out_dir: str | Path | None = None) -> Stud
         name: Registered study name.
         config: Anything :func:`load_config` accepts.
         out_dir: Folder for ``<name>_<figure>.png/.pdf`` and ``<name>_claims.md/.csv``;
-            nothing is written when None.
+            nothing is written when None. Matplotlib's rcParams are restored after plotting.
 
     Returns:
         A :class:`StudyOutput`.
@@ -294,13 +294,15 @@ def run_study(name: str, config=None, out_dir: str | Path | None = None) -> Stud
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        figures = module.plot(result)
-        for key, fig in figures.items():
-            for ext in ("png", "pdf"):
-                path = out / f"{name}_{key}.{ext}"
-                fig.savefig(path, dpi=100, bbox_inches="tight")
-                files.append(path)
-            plt.close(fig)
+        # a study's plot may set a seaborn theme; keep it from leaking into later figures
+        with matplotlib.rc_context():
+            figures = module.plot(result)
+            for key, fig in figures.items():
+                for ext in ("png", "pdf"):
+                    path = out / f"{name}_{key}.{ext}"
+                    fig.savefig(path, dpi=100, bbox_inches="tight")
+                    files.append(path)
+                plt.close(fig)
         for fmt, ext in (("markdown", "md"), ("csv", "csv")):
             path = out / f"{name}_claims.{ext}"
             path.write_text(claims_table(claim_list, fmt))

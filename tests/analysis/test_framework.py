@@ -224,3 +224,30 @@ def test_check_tuple():
     with pytest.raises(ValueError, match=r"lrs == 0.0, must be > 0.0."):
         fw.check_tuple((0.1, 0.0), "lrs", numbers.Real, min_val=0.0,
                        include_boundaries="neither")
+
+
+def test_run_study_restores_matplotlib_style(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seen = {}
+
+    def plot(res):
+        matplotlib.rcParams["axes.grid"] = not before  # a study's theme, e.g. sns.set_theme
+        fig, ax = plt.subplots()
+        seen["grid_while_plotting"] = matplotlib.rcParams["axes.grid"]
+        return {"headline": fig}
+
+    mod = types.ModuleType("toy_style_study")
+    mod.Config = ToyConfig
+    mod.run = lambda cfg: None
+    mod.claims = lambda res: []
+    mod.plot = plot
+    monkeypatch.setitem(sys.modules, "toy_style_study", mod)
+    monkeypatch.setitem(fw.STUDIES, "toy", "toy_style_study")
+    before = bool(matplotlib.rcParams["axes.grid"])
+    fw.run_study("toy", None, tmp_path)
+    assert seen["grid_while_plotting"] is (not before)
+    assert matplotlib.rcParams["axes.grid"] is before
