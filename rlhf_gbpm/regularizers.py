@@ -480,12 +480,13 @@ class KLRegularizer(SeparableRegularizer):
         return p, p.copy(), lam
 
     def _bregman(self, p, q, g, rho):  # noqa: D102
-        # KL(p || q) - sum p + sum q, computed stably where q > 0 (there g = f'(q) up to
-        # rounding); where q underflowed to 0 the subgradient form f(p) - g p is used
+        # KL(p || q) - sum p + sum q, computed stably where q is a normal float (there
+        # g = f'(q) up to rounding); where q underflowed to 0 or to a subnormal (whose few
+        # significant bits make log q inaccurate) the subgradient form f(p) - g p is used
         with np.errstate(all="ignore"):
             stable = special.rel_entr(p, q) - p + q
             under = special.rel_entr(p, rho) - g * p
-        terms = np.where(q > 0, stable, under)
+        terms = np.where(q >= np.finfo(float).tiny, stable, under)
         return np.sum(np.where(p == q, 0.0, terms), axis=-1)
 
 
