@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable
 
@@ -47,7 +48,8 @@ def polar(grad: torch.Tensor, *, beta: float = 0.0, rel_tol: float = 1e-12) -> t
     Returns:
         Tensor of shape (..., m, n). ``polar(0) == 0``.
     """
-    check_scalar(beta, "beta", numbers.Real, min_val=0.0)
+    check_scalar(beta, "beta", numbers.Real, min_val=0.0, max_val=math.inf,
+                 include_boundaries="left")
     check_scalar(rel_tol, "rel_tol", numbers.Real, min_val=0.0, max_val=1.0,
                  include_boundaries="left")
     if grad.ndim < 2:
@@ -131,9 +133,12 @@ class SpecGD(torch.optim.Optimizer):
         weight_decay: float = 0.0,
         rel_tol: float = 1e-12,
     ):
-        check_scalar(lr, "lr", numbers.Real, min_val=0.0, include_boundaries="neither")
-        check_scalar(beta, "beta", numbers.Real, min_val=0.0)
-        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0)
+        check_scalar(lr, "lr", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="neither")
+        check_scalar(beta, "beta", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="left")
+        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="left")
         check_scalar(rel_tol, "rel_tol", numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
         defaults = {"lr": lr, "beta": beta, "weight_decay": weight_decay, "rel_tol": rel_tol}
@@ -207,12 +212,14 @@ class Muon(torch.optim.Optimizer):
         shape_scale: bool = False,
         exact: bool = False,
     ):
-        check_scalar(lr, "lr", numbers.Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(lr, "lr", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="neither")
         check_scalar(momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
         check_scalar(nesterov, "nesterov", bool)
         check_scalar(ns_steps, "ns_steps", numbers.Integral, min_val=1)
-        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0)
+        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="left")
         check_scalar(shape_scale, "shape_scale", bool)
         check_scalar(exact, "exact", bool)
         defaults = {

@@ -21,6 +21,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable
 
@@ -37,7 +38,8 @@ _TINY = 1e-300
 
 
 def _check_group(rho, norm, batch_dims):
-    check_scalar(rho, "rho", numbers.Real, min_val=0.0)
+    check_scalar(rho, "rho", numbers.Real, min_val=0.0, max_val=math.inf,
+                 include_boundaries="left")
     if norm not in SAM_NORMS:
         raise ValueError(f"norm == {norm!r}, must be one of {SAM_NORMS}.")
     check_scalar(batch_dims, "batch_dims", numbers.Integral, min_val=0)

@@ -14,6 +14,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable
 
@@ -50,10 +51,12 @@ class Signum(torch.optim.Optimizer):
         *,
         weight_decay: float = 0.0,
     ):
-        check_scalar(lr, "lr", numbers.Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(lr, "lr", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="neither")
         check_scalar(momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0,
                      include_boundaries="left")
-        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0)
+        check_scalar(weight_decay, "weight_decay", numbers.Real, min_val=0.0, max_val=math.inf,
+                     include_boundaries="left")
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
     @torch.no_grad()

@@ -137,6 +137,10 @@ def test_specgd_solves_matrix_quadratic_on_a_model():
         (Muon, {"lr": 0.1, "momentum": 1.0}, ValueError, "momentum == 1.0, must be < 1.0."),
         (Muon, {"lr": 0.1, "ns_steps": 0}, ValueError, "ns_steps == 0, must be >= 1."),
         (Muon, {"lr": 0.1, "nesterov": 1}, TypeError, "nesterov must be an instance of bool"),
+        (Muon, {"lr": float("inf")}, ValueError, "lr == inf, must be < inf."),
+        (SpecGD, {"lr": float("inf")}, ValueError, "lr == inf, must be < inf."),
+        (SpecGD, {"lr": 0.1, "weight_decay": float("inf")}, ValueError,
+         "weight_decay == inf, must be < inf."),
     ],
 )
 def test_hyperparameter_validation(cls, kwargs, err, msg):

@@ -105,6 +105,8 @@ def test_sam_validation():
         SAM([w], torch.optim.SGD, rho=-0.1, lr=0.1)
     with pytest.raises(ValueError, match=r"norm == 'l1', must be one of"):
         SAM([w], torch.optim.SGD, norm="l1", lr=0.1)
+    with pytest.raises(ValueError, match=r"rho == inf, must be < inf."):
+        SAM([w], torch.optim.SGD, rho=float("inf"), lr=0.1)
     with pytest.raises(TypeError, match="base_optimizer must be a torch.optim.Optimizer"):
         SAM([w], "sgd", lr=0.1)
     with pytest.raises(ValueError, match="needs a closure"):
@@ -141,3 +143,7 @@ def test_signum_validation():
         Signum([w], lr=0.1, momentum=1.0)
     with pytest.raises(TypeError, match="momentum must be an instance of Real, not str."):
         Signum([w], lr=0.1, momentum="0.9")
+    with pytest.raises(ValueError, match=r"lr == inf, must be < inf."):
+        Signum([w], lr=float("inf"))
+    with pytest.raises(ValueError, match=r"weight_decay == inf, must be < inf."):
+        Signum([w], lr=0.1, weight_decay=float("inf"))
