@@ -461,9 +461,17 @@ class ResultsStore:
         Raises:
             ResultsCorruptedError: If the manifest, the index or a part fails verification.
         """
-        self.read_manifest()
+        manifest = self.read_manifest()
+        records = self.records(verify_parts=False)
+        expected = manifest.get("num_chunks")
+        if manifest.get("finished_at") and isinstance(expected, int) and \
+                len(records) < expected:
+            raise ResultsCorruptedError(
+                f"{self.index_path}: the manifest records a finished sweep of {expected} "
+                f"chunks, the index lists {len(records)} (truncated)."
+            )
         frames = []
-        for rec in sorted(self.records(verify_parts=False).values(), key=lambda r: r.chunk):
+        for rec in sorted(records.values(), key=lambda r: r.chunk):
             data = self._verify_part(rec)
             try:
                 frame = pd.read_csv(io.BytesIO(data))
@@ -473,6 +481,9 @@ class ResultsStore:
                 raise ResultsCorruptedError(
                     f"{rec.part}: {len(frame)} rows, the index records {rec.rows}."
                 )
+            for name in COLUMNS[1:]:  # float columns stay float in partial tables
+                if name in frame:
+                    frame[name] = frame[name].astype(float)
             frames.append(frame)
         if not frames:
             return pd.DataFrame()
