@@ -10,7 +10,8 @@
   to a subset of its rows (never different numbers).
 * **Corruption.** Random truncations and byte flips of parts, index and manifest of a finished
   folder: loading raises ``ResultsCorruptedError`` or (a torn last index line only) warns and
-  drops that chunk; rows that are returned always equal the reference rows.
+  drops that chunk; rows that are returned always equal the reference rows. An index of a
+  finished sweep cut at a line boundary is detected too.
 """
 
 from __future__ import annotations
@@ -114,17 +115,12 @@ def test_crash_at_every_write_step_resumes_to_the_reference(reference, tmp_path,
 
 
 def _rows_are_reference_rows(table: pd.DataFrame, reference: pd.DataFrame) -> None:
-    """Every row returned is exactly the reference row of that (run, t).
-
-    Dtypes may differ: a partial table whose ne_residual holds no NaN reads back as int64
-    (docs/reliability.md).
-    """
+    """Every row returned is exactly the reference row of that (run, t), dtypes included."""
     if not len(table):
         return
     ref = reference.set_index(["run_id", "t"])
     got = table.set_index(["run_id", "t"])
-    pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=True,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(got, ref.loc[got.index], check_exact=True)
 
 
 def _index_lines(out: Path) -> int:
@@ -195,8 +191,6 @@ def test_random_corruptions_are_detected_never_used(reference, tmp_path):
         data = bytearray(target.read_bytes())
         if rng.random() < 0.5:
             cut = rng.randrange(0, len(data))
-            if target.name == "index.jsonl" and (cut == 0 or data[cut - 1] == ord("\n")):
-                cut += 1  # a cut at a line boundary: see the next test
             target.write_bytes(bytes(data[:cut]))
         else:
             pos = rng.randrange(len(data))
@@ -219,16 +213,27 @@ def test_random_corruptions_are_detected_never_used(reference, tmp_path):
 
 
 def test_index_cut_at_a_line_boundary_of_a_finished_sweep(reference, tmp_path):
-    """A finished sweep whose index lost whole lines: load gives fewer rows, exact ones."""
+    """A finished sweep whose index lost whole lines is detected; resume recomputes them."""
     out = _finished(tmp_path, "cut")
     index = out / "index.jsonl"
     lines = index.read_bytes().splitlines(keepends=True)
-    index.write_bytes(b"".join(lines[:-1]))
-    table = load_results(out)
-    _rows_are_reference_rows(table, reference)
-    # resuming recomputes the missing chunk and restores the full table
+    for keep in (len(lines) - 1, 0):
+        index.write_bytes(b"".join(lines[:keep]))
+        with pytest.raises(ResultsCorruptedError, match=(
+                f"the manifest records a finished sweep of {len(lines)} chunks, the index "
+                f"lists {keep} \\(truncated\\)")):
+            load_results(out)
     result = run_sweep(load_config(CONFIG), out, resume=True, progress=False)
     pd.testing.assert_frame_equal(result.table, reference, check_exact=True)
+
+
+def test_partial_tables_keep_float_columns(reference, tmp_path):
+    """A partial table has the full table's dtypes (ne_residual without NaN stays float)."""
+    out = tmp_path / "partial"
+    run_sweep(load_config(CONFIG), out, progress=False, max_chunks=1)
+    table = load_results(out)
+    assert 0 < len(table) < len(reference)
+    pd.testing.assert_series_equal(table.dtypes, reference.dtypes)
 
 
 def test_results_and_manifest_are_replaced_atomically(tmp_path, monkeypatch):
