@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from gymnasium.error import Error as GymError
 
 from rlhf_gbpm.errors import ConfigError, ResultsCorruptedError
 from rlhf_gbpm.experiments.backends import Backend, InProcessBackend, get_backend
@@ -448,7 +449,7 @@ def validate_sweep(config: ExperimentConfig) -> None:
         try:
             session = _EnvSession(chunk, regs[config.regularizers[0].label], np.ones(1))
             session.close()
-        except (ImportError, AttributeError) as err:
+        except (ImportError, AttributeError, GymError) as err:  # GymError: unknown id
             raise ConfigError(f"env.id: cannot build {config.env.id!r}: {err}") from err
         except (TypeError, ValueError) as err:
             raise ConfigError(f"{key}: {type(err).__name__}: {err}") from err
