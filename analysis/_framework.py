@@ -43,6 +43,7 @@ __all__ = [
     "torch_threads",
     "check_finite_fields",
     "check_tuple",
+    "study_config",
     "StudyOutput",
 ]
 
@@ -163,6 +164,30 @@ def load_config(config_cls, source=None):
         return config_cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"invalid {config_cls.__name__}: {err}") from err
+
+
+def study_config(config, config_cls):
+    """The config a study's ``run`` uses: the defaults for None, else a ``config_cls`` instance.
+
+    Args:
+        config: None or an instance of ``config_cls``.
+        config_cls: The study's ``Config`` dataclass.
+
+    Returns:
+        A ``config_cls`` instance.
+
+    Raises:
+        TypeError: For anything else; the message points to :func:`load_config`.
+    """
+    if config is None:
+        return config_cls()
+    if not isinstance(config, config_cls):
+        raise TypeError(
+            f"config must be None or a {config_cls.__module__}.{config_cls.__name__}, not "
+            f"{type(config).__name__}; build one from a dict or a TOML file with "
+            "rlhf_gbpm.analysis.load_config."
+        )
+    return config
 
 
 def check_finite_fields(config, *, allow_inf: Sequence[str] = ()) -> None:

@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, geometric_steps
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, geometric_steps, study_config
 from rlhf_gbpm.analysis._losses import check_loss, loss_value, neg_dloss
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, min_norm_point
 
@@ -436,7 +436,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         A :class:`Result`.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     rng = np.random.default_rng(cfg.seed)
     result = Result(config=cfg)
     sep = [p for p in cfg.presets if p in SEPARABLE_PRESETS]

@@ -28,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config
 
 __all__ = [
     "NAME",
@@ -513,15 +513,16 @@ def _plasticity(config: Config, depth: int, resume: int, rng: np.random.Generato
                          lengths=np.asarray(lengths), length_rmse=final)
 
 
-def run(config: Config) -> Result:
+def run(config: Config | None = None) -> Result:
     """Run the coupling, rank and plasticity experiments.
 
     Args:
-        config: The study config.
+        config: The study config (defaults if None).
 
     Returns:
         A :class:`Result`.
     """
+    config = study_config(config, Config)
     root = np.random.SeedSequence(config.seed)
     seq_coupling, seq_rank, seq_problem, seq_plast = root.spawn(4)
     result = Result(config=config)

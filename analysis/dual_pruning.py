@@ -35,7 +35,7 @@ import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
 from rlhf_gbpm.analysis import _pruning_scores as ps
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, check_tuple
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, check_tuple, study_config
 
 __all__ = [
     "NAME",
@@ -473,7 +473,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         The :class:`Result`.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     data = load_dataset(cfg.dataset, seed=cfg.data_seed, label_noise=cfg.label_noise,
                         n_train=cfg.n_train, n_test=cfg.n_test)
     x, y, xt, yt = data["x_train"], data["y_train"], data["x_test"], data["y_test"]

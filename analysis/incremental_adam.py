@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_array, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
 from rlhf_gbpm.analysis._losses import check_loss, log_neg_dloss
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, normalized_margin
 from rlhf_gbpm.analysis.optimizers.signum import Signum
@@ -422,7 +422,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         A :class:`Result`.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     out = Result(config=cfg)
     for k, name in enumerate(cfg.datasets):
         Z = cfg.data(name)

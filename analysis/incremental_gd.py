@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope, study_config
 
 __all__ = [
     "NAME",
@@ -642,7 +642,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         The :class:`Result`.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     rng = as_generator(cfg.seed)
     eta_a = cfg.eta_grid_a
     gap_a = {a: np.empty((len(cfg.K_list), eta_a.size)) for a in ALGORITHMS}

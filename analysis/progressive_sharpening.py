@@ -31,7 +31,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config
 from rlhf_gbpm.analysis._hessian import sharpness as _hvp_sharpness
 from rlhf_gbpm.errors import GBPMWarning
 
@@ -585,15 +585,16 @@ def _sweep(config: Config, data: Dataset, label: str, values, *, n_samples, dept
                  steps=arr["steps"].astype(np.int64), **out)
 
 
-def run(config: Config) -> Result:
+def run(config: Config | None = None) -> Result:
     """Run every sweep of the study.
 
     Args:
-        config: The study config.
+        config: The study config (defaults if None).
 
     Returns:
         A :class:`Result` holding one :class:`Sweep` per experiment.
     """
+    config = study_config(config, Config)
     data = make_data(config)
     n = config.n_samples
     if n > config.d:

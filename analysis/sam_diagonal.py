@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
 from rlhf_gbpm.analysis._losses import check_loss, loss_value, loss_weights
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin
 from rlhf_gbpm.analysis.optimizers.sam import SAM
@@ -373,7 +373,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         A :class:`Result` with the trajectories.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     runs = _build_runs(cfg, np.random.default_rng((cfg.seed, 0)))
     x = np.asarray(cfg.x, dtype=float)[None, :]
     with torch_threads(1):

@@ -43,6 +43,7 @@ from rlhf_gbpm.analysis._framework import (
     check_finite_fields,
     check_tuple,
     fit_loglog_slope,
+    study_config,
 )
 from rlhf_gbpm.errors import GBPMWarning
 
@@ -672,7 +673,7 @@ def run(config: Config | None = None) -> Result:
     Returns:
         The :class:`Result`.
     """
-    cfg = config if config is not None else Config()
+    cfg = study_config(config, Config)
     d_max = max(cfg.ds)
     v_max = int(round(cfg.v_ratio * d_max))
     W_bigs = [as_generator(cfg.w_seed + s).standard_normal((v_max, d_max))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, torch_threads
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
 from rlhf_gbpm.analysis.optimizers.muon import Muon, SpecGD
 
 __all__ = [
@@ -415,15 +415,16 @@ def train_lora_regression(config: Config, optimizer: str, *, lr: float) -> Regre
     return RegressionRun(optimizer=optimizer, loss=losses, sv_delta=sv, flatness=flat)
 
 
-def run(config: Config) -> Result:
+def run(config: Config | None = None) -> Result:
     """Run every factorization and regression experiment of the study.
 
     Args:
-        config: The study config.
+        config: The study config (defaults if None).
 
     Returns:
         A :class:`Result` with all trajectories.
     """
+    config = study_config(config, Config)
     result = Result(config=config, targets=config.targets)
     with torch_threads(1):
         for name, lr in (("specgd", config.lr_spectral), ("muon", config.lr_spectral),

@@ -251,3 +251,19 @@ def test_run_study_restores_matplotlib_style(tmp_path, monkeypatch):
     fw.run_study("toy", None, tmp_path)
     assert seen["grid_while_plotting"] is (not before)
     assert matplotlib.rcParams["axes.grid"] is before
+
+
+def test_study_config_defaults_and_type_error():
+    assert fw.study_config(None, ToyConfig) == ToyConfig()
+    cfg = ToyConfig(steps=5)
+    assert fw.study_config(cfg, ToyConfig) is cfg
+    with pytest.raises(TypeError, match="config must be None or a .*ToyConfig, not dict; build"):
+        fw.study_config({"steps": 5}, ToyConfig)
+
+
+@pytest.mark.parametrize("name", fw.list_studies())
+def test_study_run_rejects_a_dict_config(name):
+    """run() checks its argument first (a dict is for load_config), before any work."""
+    module = fw.get_study(name)
+    with pytest.raises(TypeError, match=rf"config must be None or a {module.__name__}\.Config"):
+        module.run({"seed": 1})
