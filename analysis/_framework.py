@@ -5,7 +5,9 @@ A study module (``rlhf_gbpm.analysis.<name>``) defines:
 * ``NAME`` (str) and ``DESCRIPTION`` (one line) and ``REFERENCE`` (paper, arXiv id);
 * ``Config``: a frozen dataclass with CPU-cheap defaults, one docstring line per field and
   validation in ``__post_init__``;
-* ``run(config: Config) -> Result``: a dataclass holding the trajectories (no claims);
+* ``run(config: Config | None = None) -> Result``: a dataclass holding the trajectories (no
+  claims); None means the defaults, anything but a ``Config`` raises ``TypeError``
+  (:func:`study_config`);
 * ``plot(result) -> dict[str, matplotlib.figure.Figure]``: the figures, the headline one first;
 * ``claims(result) -> list[Claim]``: the paper's predictions evaluated on this run.
 """
