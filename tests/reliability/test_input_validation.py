@@ -585,6 +585,10 @@ ROWS = [
      'ConfigError',
      "agents[0].kwargs.S: refers to env parameter 'Q', which is not set (set: ['K', 'S',"
      " 'd'])."),
+    ('config', "validate_sweep(load_config(cfg(env={'id': 'rlhf_gbpm/Nope-v0'})))",
+     'ConfigError',
+     "env.id: cannot build 'rlhf_gbpm/Nope-v0': Environment `Nope` doesn't exist in"
+     ' namespace rlhf_gbpm.'),
     ('cli', "cli('run', 'no_such_config')",
      'CLIExit',
      "status 2: rlhf-gbpm run: ConfigError: config: 'no_such_config' is neither a file nor"
