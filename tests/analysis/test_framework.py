@@ -267,3 +267,10 @@ def test_study_run_rejects_a_dict_config(name):
     module = fw.get_study(name)
     with pytest.raises(TypeError, match=rf"config must be None or a {module.__name__}\.Config"):
         module.run({"seed": 1})
+
+
+def test_package_reexports_the_framework():
+    import rlhf_gbpm.analysis as analysis
+
+    assert sorted(analysis.__all__) == sorted(fw.__all__)
+    assert all(getattr(analysis, n) is getattr(fw, n) for n in fw.__all__)
