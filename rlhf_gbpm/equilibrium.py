@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 SNE_METHODS = ("auto", "newton", "lp", "cvxpy")
 """Valid ``method`` names of :func:`solve_sne`."""
 
+_CHECK_BLOCK = 32768  # matrix entries per block of the skew-symmetry check (256 KiB)
+
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,18 @@ def _check_payoff(A, name: str = "A", sizes: dict | None = None) -> np.ndarray:
     A = check_array(A, name, shape=("...", "K", "K"), sizes=sizes)
     if A.size == 0:
         return A.copy()
-    sym = A + np.swapaxes(A, -1, -2)
-    err = float(np.max(np.abs(sym, out=sym)))
+    # max|A + A^T| over cache-sized blocks of matrices (one (B, K, K) temporary costs page
+    # faults and cache misses: 6-9x slower at B = 100-200, K = 40)
+    K = A.shape[-1]
+    flat = A.reshape(-1, K, K)
+    step = max(1, _CHECK_BLOCK // (K * K))
+    err = 0.0
+    for start in range(0, flat.shape[0], step):
+        blk = flat[start:start + step]
+        sym = blk + np.swapaxes(blk, -1, -2)
+        err = max(err, float(sym.max()), -float(sym.min()))
+    if err == 0.0:  # exactly skew already (e.g. from payoff_matrix): no copy
+        return A
     scale = max(1.0, float(np.max(A)), -float(np.min(A)))
     if err > 1e-9 * scale:
         raise ValueError(
@@ -203,7 +215,7 @@ def j_eta(p, q, A, regularizer: str | Regularizer, eta) -> np.ndarray:
 def _dual_gap_flat(p: np.ndarray, A: np.ndarray, reg: Regularizer, eta: np.ndarray,
                    rho: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Dual gap and fixed-point residual of flat problems: p (B, K), A (B, K, K), eta (B,)."""
-    y = np.einsum("bij,bj->bi", A, p)
+    y = np.matmul(A, p[:, :, None])[:, :, 0]  # 3x faster than einsum for small K
     gap = np.empty(p.shape[0])
     res = np.empty(p.shape[0])
     inf = np.isinf(eta)
