@@ -173,12 +173,14 @@ def _ball_newton_point_eigh(hess, c, radius):
     out = t0
     hit = norm0 > radius
     if np.any(hit):
-        lh, ch, rh = lam[hit], ct[hit], radius[hit]
+        lh, ch, rh, nh = lam[hit], ct[hit], radius[hit], null[hit]
         cnorm = np.linalg.norm(ch, axis=-1)
         # lower bound on the root: ||t(nu)|| >= ||c|| / (lam_max + nu)
         nu = np.maximum(cnorm / rh - lh[:, -1], 0.0)
         for _ in range(_SECULAR_ITERS):
-            den = lh + nu[:, None]
+            # null-space coordinates of c are 0 and contribute nothing; a unit denominator
+            # there keeps 0/0 (a singular Hessian at nu == 0) from poisoning the norm
+            den = np.where(nh, 1.0, lh + nu[:, None])
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = ch / den
                 n2 = np.sum(t * t, axis=-1)
