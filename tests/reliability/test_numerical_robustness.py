@@ -25,6 +25,7 @@ from rlhf_gbpm import (
     get_link,
     get_regularizer,
     j_eta,
+    mle_cvxpy,
     payoff_matrix,
     random_skew_theta,
     solve_sne,
@@ -245,6 +246,25 @@ def test_fit_mle_kkt_holds_in_hard_regimes(d, N, S, deterministic):
     kkt = _kkt_residual(x, r, res.theta, S)
     assert kkt <= 1e-9
     np.testing.assert_allclose(res.grad_norm, kkt, rtol=1e-3, atol=1e-12)
+
+
+def test_fit_mle_few_comparisons_boundary_optimum_matches_cvxpy():
+    """3 lost comparisons in D = 6: singular Hessian, optimum on the sphere ||theta|| = S.
+
+    The ball-constrained Newton step once stalled here (0/0 on the Hessian's null space in
+    the secular equation): problem 2 stopped at loss 1.335 instead of 1.268.
+    """
+    rng = np.random.default_rng(0)
+    phi = random_unit_features((8, 3, 2, 4), seed=rng)
+    x = pair_features(phi[..., 0, :], phi[..., 1, :])
+    r = np.zeros((8, 3))
+    res = fit_mle(x, r, S=3.0)
+    assert np.all(res.success)
+    ref = np.array([mle_cvxpy(x[b], r[b], S=3.0).fun for b in range(8)])
+    np.testing.assert_allclose(res.fun, ref, rtol=1e-8)
+    np.testing.assert_allclose(np.linalg.norm(res.theta, axis=-1), 3.0, rtol=1e-12)
+    for b in range(8):
+        assert _kkt_residual(x[b], r[b], res.theta[b], 3.0) <= 1e-8
 
 
 def test_fit_mle_nearly_singular_design_reports_its_state():
