@@ -16,6 +16,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+from _reliability_helpers import load_tool
 
 from rlhf_gbpm import (
     OnlineNewtonStep,
@@ -153,6 +154,29 @@ def test_stopped_solves_report_it_and_certificate_stays_honest(name):
             assert not np.all(res.success)  # eta = 1e5 cannot converge in one step
         if max_iter == 500:
             assert np.all(res.success)
+
+
+@pytest.mark.parametrize("case", [(0, 5672), (1, 5632)], ids=["chi2-tiny-ref", "l2"])
+def test_hard_fuzz_cases_are_certified_or_labelled(case):
+    """The fuzz run's hardest SNE solves (l2 / chi2 at eta > 1e4): never silently wrong.
+
+    Either the solve converges with a certificate <= 1e-9, or it says it failed, with a
+    certificate equal to the policy's true dual gap (checked against the cvxpy program).
+    """
+    fuzz = load_tool("fuzz")
+    c = fuzz.draw_case(list(case))
+    A, reg, eta = c["A"], c["reg"], c["eta"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve_sne(A, reg, eta)
+        ref = solve_sne(A, reg, eta, method="cvxpy")
+    assert np.all(np.isfinite(res.policy))
+    np.testing.assert_allclose(res.dual_gap, dual_gap(res.policy, A, reg, eta), rtol=1e-12)
+    if res.success:
+        assert res.dual_gap <= 1e-9
+    else:
+        assert res.status in (1, 2) and res.dual_gap > 1e-9
+        assert ref.dual_gap < res.dual_gap  # the reference shows the solve fell short
 
 
 def test_kl_dual_gap_accurate_when_best_response_underflows():
