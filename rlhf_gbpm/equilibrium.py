@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -416,8 +417,44 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
         policy[fin], _, _ = reg.br1(s, prob.rho)
         scores[fin] = s
         status[fin], nit[fin] = st, it
+        stalled = (st == 2) | (st == 4)  # not the caller's own stops (max_iter, callback)
+        if method == "auto" and np.any(stalled):
+            _convex_program_fallback(fin[stalled], policy, status, scores, Af, reg, ef, rho)
     return _build_result(policy, Af, reg, ef, rho, status, nit, batch,
                          scores if fin.size else None)
+
+
+_FALLBACK_GAP = 1e-9  # certificate a convex-program fallback must reach to count as converged
+
+
+def _convex_program_fallback(idx, policy, status, scores, Af, reg, ef, rho) -> None:
+    """Re-solve the problems where Newton stalled with the convex program of spec section 8.2.
+
+    Newton can stall on piecewise-linear best responses (l2, chi2) at eta >~ 1e4, where the
+    game is nearly unregularized. The cvxpy program (Clarabel, tight tolerances) does not; its
+    answer is kept only if its dual-gap certificate is <= 1e-9 and beats Newton's. Rare by
+    construction, so the per-problem cost does not matter; without cvxpy nothing changes.
+    """
+    try:
+        from rlhf_gbpm._sne_cvxpy import solve_sne_cvxpy
+
+        with warnings.catch_warnings():  # the certificate below judges the answer
+            warnings.simplefilter("ignore", UserWarning)
+            cand, cstat, _ = solve_sne_cvxpy(Af[idx], reg, ef[idx], rho[idx])
+    except (ImportError, TypeError, ValueError) as err:  # no cvxpy form / not installed
+        logger.debug("solve_sne: no convex-program fallback (%s)", err)
+        return
+    cand = np.clip(cand, 0.0, None)
+    cand /= cand.sum(axis=-1, keepdims=True)
+    new_gap, _ = _dual_gap_flat(cand, Af[idx], reg, ef[idx], rho[idx])
+    old_gap, _ = _dual_gap_flat(policy[idx], Af[idx], reg, ef[idx], rho[idx])
+    better = (cstat == 0) & (new_gap <= _FALLBACK_GAP) & (new_gap <= old_gap)
+    if np.any(better):
+        take = idx[better]
+        policy[take] = cand[better]
+        status[take] = 0
+        scores[take] = np.nan  # no Newton scores for these: a warm start re-solves them cold
+        logger.debug("solve_sne: convex-program fallback solved %d problem(s)", take.size)
 
 
 def _solve_generic(Af, reg, ef, warm_start, batch, K, *, tol, max_iter) -> SNEResult:
