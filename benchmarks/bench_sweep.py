@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_sweep.py --estimator mle      # the same with the exact MLE
     python benchmarks/bench_sweep.py --seeds 2 --T 2000   # a smaller sweep
     python benchmarks/bench_sweep.py --scaling            # cost per round vs B, K and d
+    python benchmarks/bench_sweep.py --resolve            # warm SNE re-solves, K = 20..1000
 
 The sweep is the built-in config ``authors_gs`` (spec gbpm.md section 6.2: 2 sizes x 10 eta x
 20 seeds, T = 10^4, GS with ONS, NE refresh every 2 rounds, KL to uniform), run through
@@ -231,6 +232,61 @@ def main_scaling(args) -> None:
                   "two largest (fixed per-round overhead flattens the small sizes)")
 
 
+# ----------------------------------------------------------------------------- re-solves
+
+
+def main_resolve(args) -> None:
+    """Warm SNE re-solves along drifting estimates: chord vs solve_sne vs scipy per problem."""
+    from _reference import kl_sne
+
+    from rlhf_gbpm.agents.greedy_sampling import _ChordSNE, _payoff
+    from rlhf_gbpm.equilibrium import solve_sne
+    from rlhf_gbpm.instances import random_instance
+    from rlhf_gbpm.links import get_link
+    from rlhf_gbpm.regularizers import get_regularizer
+    from rlhf_gbpm.skew import skew_to_vec, vec_to_skew
+
+    reg, link = get_regularizer("kl"), get_link("logistic")
+    print("# warm KL SNE re-solves along a random walk of Theta_hat (steps 0.01), d = 5, "
+          "eta = logspace(-2, 3) cycled; CPU ms per problem and re-solve; max |p - p_scipy|")
+    print(f"{'K':>5} {'B':>4} {'chord':>9} {'solve_sne':>10} {'scipy hybr':>11} "
+          f"{'x solve_sne':>12} {'x scipy':>8} {'max diff':>9}")
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for K, B, n in ((20, 200, 10), (200, 20, 6), (1000, 4, 4)):
+            rng = np.random.default_rng(K)
+            insts = [random_instance(d=5, K=K, rank=1, S=5.0, seed=i) for i in range(B)]
+            feats = np.stack([i.feature_map.features(0) for i in insts])
+            theta = np.stack([skew_to_vec(i.theta) for i in insts])
+            etas = np.resize(np.logspace(-2, 3, 10), B)
+            steps = 0.01 * rng.standard_normal((n,) + theta.shape)
+            thetas = list(theta + np.cumsum(steps, axis=0))  # a random walk of the estimate
+            games = [_payoff(feats, vec_to_skew(t, 5), link) for t in thetas]
+            chord = _ChordSNE(reg, etas, K)
+            chord.policy(feats, thetas[0], 1, link)
+            prev = solve_sne(games[0], reg, etas)
+            u = [kl_sne(games[0][b], etas[b], np.full(K, 1.0 / K))[1] for b in range(B)]
+            t_c = t_s = t_h = 0.0
+            diff = 0.0
+            for k in range(1, n):
+                t0 = time.process_time()
+                pc = chord.policy(feats, thetas[k], k + 1, link)
+                t1 = time.process_time()
+                prev = solve_sne(games[k], reg, etas, warm_start=prev)
+                t2 = time.process_time()
+                ph = np.empty((B, K))
+                for b in range(B):
+                    ph[b], u[b] = kl_sne(games[k][b], etas[b], np.full(K, 1.0 / K), u[b])
+                t3 = time.process_time()
+                t_c, t_s, t_h = t_c + t1 - t0, t_s + t2 - t1, t_h + t3 - t2
+                diff = max(diff, float(np.abs(pc - ph).max()),
+                           float(np.abs(prev.policy - ph).max()))
+            per = (n - 1) * B
+            print(f"{K:>5} {B:>4} {t_c / per * 1e3:>9.3f} {t_s / per * 1e3:>10.3f} "
+                  f"{t_h / per * 1e3:>11.3f} {t_s / t_c:>11.1f}x {t_h / t_c:>7.0f}x "
+                  f"{diff:>9.1e}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=("ons", "mle"), default="ons")
@@ -244,10 +300,14 @@ def main() -> None:
     parser.add_argument("--ref-etas", type=int, default=3, help="etas of the grid (spread)")
     parser.add_argument("--ref-T", type=int, default=500)
     parser.add_argument("--scaling", action="store_true", help="cost-per-round exponents")
+    parser.add_argument("--resolve", action="store_true",
+                        help="warm SNE re-solves: chord vs solve_sne vs scipy per problem")
     parser.add_argument("--scaling-rounds", type=int, default=100)
     parser.add_argument("--scaling-warmup", type=int, default=200)
     args = parser.parse_args()
-    if args.scaling:
+    if args.resolve:
+        main_resolve(args)
+    elif args.scaling:
         main_scaling(args)
     else:
         main_sweep(args)
