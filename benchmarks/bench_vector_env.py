@@ -17,6 +17,7 @@ import platform
 import time
 
 import numpy as np
+
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
 
