@@ -97,8 +97,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rlhf_gbpm.experiments.runner import run_sweep
     from rlhf_gbpm.experiments.store import ResultsStore
 
-    if args.resume and args.config is None and args.out is not None and \
-            ResultsStore(args.out).exists():
+    if args.resume and args.config is None and args.out is not None:
+        if not ResultsStore(args.out).exists():
+            raise FileNotFoundError(
+                f"{args.out} holds no results to resume (no manifest.json); run without "
+                "--resume to start a sweep, or name its CONFIG."
+            )
         config = load_config(ResultsStore(args.out).read_manifest()["config"])
     else:
         config = load_config(args.config)

@@ -213,3 +213,15 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"skipped {done_before} finished" in proc.stdout
     pd.testing.assert_frame_equal(load_results(out), reference, check_exact=True)
+
+
+def test_resume_without_results_refuses_instead_of_starting_the_default(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "rlhf_gbpm.experiments.cli", "run", "--resume",
+                           "--out", str(tmp_path / "typo")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "holds no results to resume" in proc.stderr
+    assert not (tmp_path / "typo").exists()
