@@ -25,13 +25,13 @@ import numbers
 import numpy as np
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.links import Link, get_link
+from rlhf_gbpm.links import Link
 from rlhf_gbpm.preference import payoff_matrix
 from rlhf_gbpm.skew import vec_to_skew
 
 from .._estimators import MLEEstimator, ONSEstimator, _grow
 from ..base import Agent, check_policy_param, policy_for_k
-from ..greedy_sampling import ESTIMATORS
+from ..greedy_sampling import check_estimator_options
 
 __all__ = ["OnlineNashMD"]
 
@@ -95,18 +95,7 @@ class OnlineNashMD(Agent):
                     f"learning_rate == {self.learning_rate!r}, must be <= eta == {eta_min!r} "
                     "(the mixing weight learning_rate / eta must be <= 1)."
                 )
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator == {self.estimator!r}, must be one of {ESTIMATORS}.")
-        check_scalar(self.S, "S", numbers.Real, min_val=0.0, include_boundaries="neither")
-        self._link = get_link(self.link)
-        self._link.check_bound(self.S, "frobenius")
-        check_scalar(self.mle_tol, "mle_tol", numbers.Real, min_val=0.0,
-                     include_boundaries="neither")
-        check_scalar(self.mle_max_iter, "mle_max_iter", numbers.Integral, min_val=1)
-        check_scalar(self.ons_a0, "ons_a0", numbers.Real, min_val=0.0,
-                     include_boundaries="neither")
-        check_scalar(self.ons_step, "ons_step", numbers.Real, min_val=0.0,
-                     include_boundaries="neither")
+        self._link = check_estimator_options(self)
 
     def _check_first_obs(self, feats):
         super()._check_first_obs(feats)
