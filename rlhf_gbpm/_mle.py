@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlhf_gbpm._results import SolverResult, messages_for
+from rlhf_gbpm._results import SolverResult, messages_for, warn_unconverged
 from rlhf_gbpm._validation import check_array, check_scalar
-from rlhf_gbpm.errors import ConvergenceWarning, missing_dependency
+from rlhf_gbpm.errors import missing_dependency
 from rlhf_gbpm.links import Link, get_link
 
 __all__ = ["MLEResult", "fit_mle", "mle_cvxpy"]
@@ -336,13 +336,7 @@ def fit_mle(
         prev_full[active] = alpha == 1.0
         nit[active] += 1
 
-    if np.any(status != 0):
-        warnings.warn(
-            f"fit_mle: {int(np.sum(status != 0))} of {nb} problems did not reach tol == {tol} "
-            f"in max_iter == {max_iter} iterations.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    warn_unconverged("fit_mle", status, tol=tol, max_iter=max_iter)
     return MLEResult(
         x=theta.reshape(batch + (dim,)),
         success=(status == 0).reshape(batch),

@@ -30,9 +30,8 @@ from rlhf_gbpm._mle import (
     _rmv,
     _take,
 )
-from rlhf_gbpm._results import SolverResult, messages_for
+from rlhf_gbpm._results import SolverResult, messages_for, warn_unconverged
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.errors import ConvergenceWarning
 from rlhf_gbpm.links import Link, get_link
 from rlhf_gbpm.skew import skew_part, skew_to_vec, vec_to_skew
 
@@ -227,13 +226,7 @@ def fit_nuclear_mle(
     svals = np.linalg.svd(mat, compute_uv=False)
     loss, _z = _mean_loss(link, x, theta, r, w, total)
     fun = loss + lam * svals.sum(axis=-1)
-    if np.any(status != 0):
-        warnings.warn(
-            f"fit_nuclear_mle: {int(np.sum(status != 0))} of {nb} problems did not reach "
-            f"tol == {tol} in max_iter == {max_iter} iterations.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    warn_unconverged("fit_nuclear_mle", status, tol=tol, max_iter=max_iter)
     return NuclearMLEResult(
         x=theta.reshape(batch + (dim,)),
         success=(status == 0).reshape(batch),
