@@ -56,7 +56,36 @@ def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: 
     return check_simplex(p, name)
 
 
-class RegretMonitor(gym.Wrapper):
+class _RegretViews:
+    """Views of the current episode's log shared by both monitors.
+
+    Shapes are (T,) for :class:`RegretMonitor` and (B, T) for :class:`VectorRegretMonitor`.
+    """
+
+    log: RegretLog
+
+    @property
+    def dgap_max(self) -> np.ndarray:
+        """Per-round DGap_eta(pi1_t) (the MBR increments)."""
+        return self.log.max_gaps
+
+    @property
+    def dgap_min(self) -> np.ndarray:
+        """Per-round DGap_eta(pi2_t)."""
+        return self.log.min_gaps
+
+    @property
+    def mbr_curve(self) -> np.ndarray:
+        """Cumulative MBR regret of the current episode."""
+        return self.log.mbr_curve
+
+    @property
+    def abr_curve(self) -> np.ndarray:
+        """Cumulative ABR regret of the current episode."""
+        return self.log.abr_curve
+
+
+class RegretMonitor(_RegretViews, gym.Wrapper):
     """Record per-round MBR/ABR regret of one run from declared policies.
 
     Args:
@@ -173,26 +202,6 @@ class RegretMonitor(gym.Wrapper):
                     abr_regret=self.log.abr_total)
         return obs, reward, terminated, truncated, info
 
-    @property
-    def dgap_max(self) -> np.ndarray:
-        """Per-round DGap_eta(pi1_t) (the MBR increments), shape (T,)."""
-        return self.log.max_gaps
-
-    @property
-    def dgap_min(self) -> np.ndarray:
-        """Per-round DGap_eta(pi2_t), shape (T,)."""
-        return self.log.min_gaps
-
-    @property
-    def mbr_curve(self) -> np.ndarray:
-        """Cumulative MBR regret of the episode, shape (T,)."""
-        return self.log.mbr_curve
-
-    @property
-    def abr_curve(self) -> np.ndarray:
-        """Cumulative ABR regret of the episode, shape (T,)."""
-        return self.log.abr_curve
-
 
 class _SyncSource:
     """Instances and current contexts of a SyncVectorEnv over plain duel envs."""
@@ -214,7 +223,7 @@ class _SyncSource:
         return np.stack([e.unwrapped.engine.context[0] for e in self.venv.envs])
 
 
-class VectorRegretMonitor(VectorWrapper):
+class VectorRegretMonitor(_RegretViews, VectorWrapper):
     """Record per-round MBR/ABR regret of B runs (arrays of shape (B,)).
 
     Wraps a native duel vector env (or a ``SyncVectorEnv`` of plain duel envs). Gaps of
@@ -347,23 +356,3 @@ class VectorRegretMonitor(VectorWrapper):
     def abr_last(self) -> np.ndarray:
         """The last step's ABR increment DGap(pi1_t) + DGap(pi2_t), shape (B,)."""
         return self._last[0] + self._last[1]
-
-    @property
-    def dgap_max(self) -> np.ndarray:
-        """Per-round DGap_eta(pi1_t), shape (B, T)."""
-        return self.log.max_gaps
-
-    @property
-    def dgap_min(self) -> np.ndarray:
-        """Per-round DGap_eta(pi2_t), shape (B, T)."""
-        return self.log.min_gaps
-
-    @property
-    def mbr_curve(self) -> np.ndarray:
-        """Cumulative MBR regret of the current episode, shape (B, T)."""
-        return self.log.mbr_curve
-
-    @property
-    def abr_curve(self) -> np.ndarray:
-        """Cumulative ABR regret of the current episode, shape (B, T)."""
-        return self.log.abr_curve
