@@ -7,6 +7,7 @@ uniform numbers so that envs can use counter-based streams (see ``rlhf_gbpm._ran
 
 from __future__ import annotations
 
+import abc
 import numbers
 from dataclasses import dataclass, field
 
@@ -48,7 +49,7 @@ def _check_unit_ball(features: np.ndarray, name: str) -> np.ndarray:
     return features
 
 
-class FeatureMap:
+class FeatureMap(abc.ABC):
     """Base class: a map from contexts to feature tables of shape (K, d).
 
     Attributes:
@@ -63,17 +64,19 @@ class FeatureMap:
     num_contexts: int | None
     uniforms_per_context: int
 
+    @abc.abstractmethod
     def contexts_from_uniform(self, u: np.ndarray) -> np.ndarray:
         """Map uniforms of shape (..., uniforms_per_context) to contexts.
 
         Returns:
             Finite maps: int indices of shape (...). Continuous: x of shape (..., m).
         """
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def features(self, context: np.ndarray) -> np.ndarray:
         """Feature tables of contexts, shape (..., K, d)."""
-        raise NotImplementedError
+        ...
 
     def sample(self, size: int, seed=None) -> np.ndarray:
         """Draw ``size`` contexts with a numpy Generator (for oracles and Monte Carlo)."""

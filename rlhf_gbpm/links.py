@@ -10,6 +10,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def z_bound(S: float, norm: str = "nuclear") -> float:
 
 
 @dataclass(frozen=True)
-class Link:
+class Link(abc.ABC):
     """A link function mu: R -> [0, 1] with mu(z) + mu(-z) = 1.
 
     Subclasses implement ``mu``, ``mu_dot``, ``mu_ddot`` and ``log_partition`` (an
@@ -51,31 +52,37 @@ class Link:
 
     name = "link"
 
+    @abc.abstractmethod
     def mu(self, z: np.ndarray) -> np.ndarray:
         """Preference probability, elementwise, same shape as ``z``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def mu_dot(self, z: np.ndarray) -> np.ndarray:
         """Derivative of mu, elementwise."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def mu_ddot(self, z: np.ndarray) -> np.ndarray:
         """Second derivative of mu, elementwise."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def log_partition(self, z: np.ndarray) -> np.ndarray:
         """An antiderivative m of mu (m' = mu), elementwise."""
-        raise NotImplementedError
+        ...
 
     @property
+    @abc.abstractmethod
     def L_mu(self) -> float:
         """Upper bound on mu_dot over the real line."""
-        raise NotImplementedError
+        ...
 
     @property
+    @abc.abstractmethod
     def R_s(self) -> float:
         """Self-concordance constant: |mu_ddot| <= R_s mu_dot."""
-        raise NotImplementedError
+        ...
 
     def kappa(self, S: float, norm: str = "nuclear") -> float:
         """Global curvature: min of mu_dot over |z| <= z_bound(S, norm).

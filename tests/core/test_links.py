@@ -68,3 +68,13 @@ def test_get_link():
         get_link("cauchit")
     with pytest.raises(TypeError):
         get_link(3)
+
+
+def test_link_and_feature_map_are_abstract():
+    from rlhf_gbpm.features import FeatureMap
+    from rlhf_gbpm.links import Link
+
+    with pytest.raises(TypeError, match="abstract"):
+        Link()
+    with pytest.raises(TypeError, match="abstract"):
+        FeatureMap()
