@@ -290,6 +290,65 @@ def test_ons_mask_and_reset():
     assert_allclose(ons.a_inv_, np.broadcast_to(np.eye(3), (2, 3, 3)))
 
 
+def _ons_one_downdate_per_round(x, r, mask, *, S, a0, step):
+    """Straightforward ONS in skew coordinates: one run at a time, A^{-1} downdated every round."""
+    B, N, D = x.shape
+    theta, a_inv = np.zeros((B, D)), np.zeros((B, D, D))
+    for b in range(B):
+        th, ai = np.zeros(D), np.eye(D) / a0
+        for t in range(N):
+            if not mask[b, t]:
+                continue
+            z = th @ x[b, t]
+            mu = 1.0 / (1.0 + np.exp(-z))
+            h = np.clip(mu * (1.0 - mu), 1e-6, 0.25)
+            v = ai @ x[b, t]
+            denom = 1.0 + h * (x[b, t] @ v)
+            ai = ai - np.outer(v, v) * (h / denom)
+            th = th - step * (mu - r[b, t]) / denom * v
+            nrm = np.linalg.norm(th)
+            if nrm > S:
+                th = th * (S / nrm)
+        theta[b], a_inv[b] = th, ai
+    return theta, a_inv
+
+
+@pytest.mark.parametrize("d", [3, 4, 10])
+def test_ons_queued_downdates_equal_one_downdate_per_round(d):
+    """The queued Sherman-Morrison downdates (folded every min(D, 8) rounds) give the
+    straightforward recursion's theta and A^{-1}, with masked rounds in between, and A^{-1}
+    equals the inverse of A = a0 I + sum h x x^T (mid-queue and right after a fold)."""
+    rng = np.random.default_rng(40 + d)
+    B, D = 3, skew_dim(d)
+    theta_star = _thetas(d, B, 3.0, seed=70)
+    for N in (37, 40):  # 40 = 5 full queues of 8 at d = 10; 37 stops mid-queue
+        x, r = _simulate(theta_star, N, seed=d + N)
+        mask = rng.uniform(size=(B, N)) < 0.8
+        ons = OnlineNewtonStep(D, batch_size=B, S=2.0, a0=1.5, step_size=0.8)
+        a_direct = np.broadcast_to(1.5 * np.eye(D), (B, D, D)).copy()
+        for t in range(N):
+            z = np.sum(x[:, t] * ons.theta_, axis=-1)
+            h = np.clip(0.25 / np.cosh(z / 2.0) ** 2, 1e-6, 0.25) * mask[:, t]
+            a_direct += h[:, None, None] * x[:, t, :, None] * x[:, t, None, :]
+            ons.update(x[:, t], r[:, t], mask=mask[:, t])
+        ref_theta, ref_a_inv = _ons_one_downdate_per_round(x, r, mask, S=2.0, a0=1.5, step=0.8)
+        assert_allclose(ons.theta_, ref_theta, rtol=0, atol=1e-13)
+        assert_allclose(ons.a_inv_, ref_a_inv, rtol=0, atol=1e-13)
+        assert_allclose(ons.a_inv_, np.linalg.inv(a_direct), rtol=0, atol=1e-12)
+        assert_allclose(ons.n_updates_, mask.sum(axis=1))
+
+
+def test_ons_batched_run_equals_single_run_bit_for_bit():
+    x, r = _simulate(_thetas(5, 4, 3.0, seed=80), 30, seed=81)
+    batched = OnlineNewtonStep(10, batch_size=4, S=2.0)
+    batched.update_sequence(x, r)
+    for b in range(4):
+        single = OnlineNewtonStep(10, S=2.0)
+        single.update_sequence(x[b:b + 1], r[b:b + 1])
+        np.testing.assert_array_equal(single.theta_[0], batched.theta_[b])
+        np.testing.assert_array_equal(single.a_inv_[0], batched.a_inv_[b])
+
+
 def test_ons_tracks_the_mle():
     d, B, N = 4, 20, 4000
     theta_star = _thetas(d, B, 3.0, seed=60)
