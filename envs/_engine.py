@@ -198,24 +198,28 @@ class StackedInstances:
         return self._payoff_table
 
     def pair_probability(self, features: np.ndarray, a1: np.ndarray, a2: np.ndarray,
-                         rows: np.ndarray) -> np.ndarray:
+                         rows: np.ndarray | None = None) -> np.ndarray:
         """P(a1 beats a2) of the given runs, consistent with the payoff: 1/2 + A[a1, a2].
 
         Args:
             features: Current feature tables of the runs, shape (n, K, d).
             a1: First actions, int shape (n,).
             a2: Second actions, int shape (n,).
-            rows: Run indices, shape (n,).
+            rows: Run indices, shape (n,); every run (n = B) when None.
 
         Returns:
             Probabilities, shape (n,).
         """
-        n = np.arange(len(rows))
+        n = np.arange(features.shape[0])
         phi1 = features[n, a1]
         phi2 = features[n, a2]
-        theta = self.theta[rows]
-        z12 = np.einsum("ni,nij,nj->n", phi1, theta, phi2)
-        z21 = np.einsum("ni,nij,nj->n", phi2, theta, phi1)
+        theta = self.theta if rows is None else self.theta[rows]
+        # Theta phi2 and Theta phi1 in one batched product, then z12 = phi1 . Theta phi2 and
+        # z21 = phi2 . Theta phi1: the same arithmetic for (a1, a2) and (a2, a1), so
+        # z(a, a) == 0 exactly and p(a2, a1) == 1 - p(a1, a2)
+        t_phi = np.matmul(theta, np.stack([phi2, phi1], axis=-1))  # (n, d, 2)
+        z12 = np.sum(phi1 * t_phi[..., 0], axis=-1)
+        z21 = np.sum(phi2 * t_phi[..., 1], axis=-1)
         z = 0.5 * (z12 - z21)
         mu = self.link.mu
         return 0.5 + 0.5 * (mu(z) - mu(-z))
@@ -278,15 +282,18 @@ class DuelEngine:
         Returns:
             (probability (n,), reward (n,) in {0., 1.}, played context, played t (n,)).
         """
-        rows = np.arange(self.stack.num_runs) if rows is None else rows
-        p = self.stack.pair_probability(self.features[rows], a1, a2, rows)
-        t = self.t[rows]
-        u = counter_uniform(self.noise_key[rows], t.astype(np.uint64), STREAM_NOISE)
+        if rows is None:  # every run: views instead of gathers of the (B, K, d) tables
+            sel, features = slice(None), self.features
+        else:
+            sel, features = rows, self.features[rows]
+        p = self.stack.pair_probability(features, a1, a2, rows)
+        t = self.t[sel].copy()
+        u = counter_uniform(self.noise_key[sel], t.astype(np.uint64), STREAM_NOISE)
         reward = (u < p).astype(np.float64)
-        played_context = self.context[rows].copy()
-        self.t[rows] = t + 1
+        played_context = self.context[sel].copy()
+        self.t[sel] = t + 1
         if not self._static:
-            self._draw_contexts(rows)
+            self._draw_contexts(np.arange(self.stack.num_runs) if rows is None else rows)
         return p, reward, played_context, t
 
     def observation(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -305,3 +305,37 @@ def test_pair_probabilities_are_complementary_and_half_on_the_diagonal():
     p_aa = engine.stack.pair_probability(engine.features, pairs[:, 0], pairs[:, 0], rows)
     np.testing.assert_allclose(p_ab + p_ba, 1.0, atol=1e-15)
     np.testing.assert_array_equal(p_aa, 0.5)
+
+
+@pytest.mark.parametrize("contexts", [None, 3])
+def test_vector_pair_probability_is_the_closed_form_for_all_runs_and_for_some(contexts):
+    """The every-run step (views of the engine's tables) and a step of some runs (gathers)
+    both give p = mu(phi1^T skew(Theta*) phi2) of each run's own instance, to rounding."""
+    B, K = 5, 7
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=6, rank=2, S=8.0, contexts=contexts)
+    venv.reset(seed=[1, 2, 3, 4, 5])
+    engine = venv.engine
+    rng = np.random.default_rng(3)
+
+    def closed_form(feats, a1, a2, rows):
+        theta = np.stack([venv.instances[b].theta for b in rows])
+        skew = 0.5 * (theta - np.swapaxes(theta, 1, 2))
+        n = np.arange(len(rows))
+        z = np.einsum("ni,nij,nj->n", feats[n, a1], skew, feats[n, a2])
+        return 1.0 / (1.0 + np.exp(-z))
+
+    for _ in range(4):
+        pairs = rng.integers(0, K, size=(B, 2))
+        feats = engine.features.copy()
+        _, _, _, _, info = venv.step(pairs)
+        np.testing.assert_allclose(info["probability"],
+                                   closed_form(feats, pairs[:, 0], pairs[:, 1], range(B)),
+                                   rtol=0, atol=1e-14)
+        rows = np.array([3, 0])
+        feats = engine.features[rows].copy()
+        t_before = engine.t.copy()
+        p, _, _, t = engine.play(pairs[rows, 0], pairs[rows, 1], rows)
+        np.testing.assert_allclose(p, closed_form(feats, pairs[rows, 0], pairs[rows, 1], rows),
+                                   rtol=0, atol=1e-14)
+        np.testing.assert_array_equal(t, t_before[rows])
+        np.testing.assert_array_equal(engine.t, t_before + np.isin(np.arange(B), rows))
