@@ -18,11 +18,19 @@ sampling noise of x_t. Continuous contexts take (K,) policies only.
 MBR increments are DGap_eta(pi1_t); ABR increments are DGap_eta(pi1_t) + DGap_eta(pi2_t)
 (spec gbpm.md section 2.4). The evaluation eta is the monitor's own, separate from any
 agent's eta (spec section 9, item 18).
+
+Both monitors reuse work between rounds, exactly: a policy bit-for-bit equal to the one
+validated last in its slot is not validated again, and gaps whose inputs (policy, instances,
+contexts, eta, regularizer) are bit-for-bit those of the slot's last computation are reused
+(in a sweep the min-player's rho never changes and Greedy Sampling's pi_hat changes only at
+a refresh). Gaps are computed on the env's own payoffs, which are exactly skew by
+construction (``StackedInstances.payoff``), without re-validating them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -30,8 +38,10 @@ import numpy as np
 from gymnasium.vector import VectorEnv, VectorWrapper
 
 from rlhf_gbpm._validation import check_eta, check_simplex
+from rlhf_gbpm.equilibrium import _dual_gap_flat, _flat_reference, dual_gap
 from rlhf_gbpm.protocol import DuelAction
 from rlhf_gbpm.regret import RegretLog
+from rlhf_gbpm.regularizers import SeparableRegularizer, _as_regularizer
 
 from ._engine import StackedInstances
 
@@ -54,6 +64,118 @@ def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: 
         want = " or ".join(str(s) for s in shapes)
         raise ValueError(f"{name} must have shape {want}, got {p.shape}.")
     return check_simplex(p, name)
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    """The bit patterns of an array as unsigned ints of its item size, same shape."""
+    return np.ascontiguousarray(x).view(np.dtype(f"u{x.dtype.itemsize}"))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when two arrays have the same shape, dtype and bits (-0.0 differs from 0.0)."""
+    if a is b:
+        return True
+    return a.shape == b.shape and a.dtype == b.dtype and bool(np.all(_bits(a) == _bits(b)))
+
+
+def _same_state(old: tuple, new: tuple) -> bool:
+    """Entry-wise: arrays with the same bits, anything else the same object (None included)."""
+    return all(a is b or (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                          and _same(a, b)) for a, b in zip(old, new))
+
+
+def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarray) -> np.ndarray:
+    """Dual gaps of flat problems on the env's own payoffs, without re-validating them.
+
+    Bit-for-bit ``dual_gap(policy, payoff, regularizer, eta)``: the env's payoffs are exactly
+    skew (built as (a - a^T)/2), so the public check would return them unchanged. Should a
+    gap come out non-finite, the public, validated path is taken instead (it raises on a bad
+    payoff, or returns the same gaps).
+
+    Args:
+        policy: Validated policies, shape (n, K).
+        payoff: The env's payoffs, shape (n, K, K).
+        regularizer: The evaluation regularizer.
+        eta: Strengths in (0, inf], shape (n,).
+
+    Returns:
+        Gaps, shape (n,).
+    """
+    reg = _as_regularizer(regularizer)
+    sep = isinstance(reg, SeparableRegularizer)
+    rho = _flat_reference(reg, policy.shape) if sep else None
+    gaps, _ = _dual_gap_flat(policy, payoff, reg, eta, rho)
+    if np.all(np.isfinite(gaps)):
+        return gaps
+    return dual_gap(policy, payoff, reg, eta)
+
+
+class _SlotMemo:
+    """The last policy of one declared slot (max or min player), validated, and its gaps.
+
+    Reuse is exact: a policy bit-for-bit equal to the slot's last one passes the same checks,
+    and gaps of bit-for-bit equal inputs (policy, instances, contexts, eta, regularizer) come
+    from the same computation. The memo keeps private copies; the gaps it returns must not be
+    modified by the caller.
+    """
+
+    def __init__(self) -> None:
+        self._policy: np.ndarray | None = None  # private copy, validated for self._spec
+        self._spec: tuple | None = None
+        self._state: tuple = ()  # what self._gaps depend on besides the policy
+        self._gaps: Any = None
+
+    def check(self, policy, lead: tuple[int, ...], k: int, c: int | None,
+              name: str) -> np.ndarray:
+        """``_check_policies``, skipped for a repeat of the slot's last policy.
+
+        Returns:
+            The policy as a float array, shape lead + (K,) or lead + (C, K) (on a repeat,
+            the memo's copy of it).
+        """
+        p = np.asarray(policy, dtype=float)
+        last = self._policy
+        if last is not None and self._spec == (lead, k, c) and _same(last, p):
+            return last
+        return _check_policies(p, lead, k, c, name)
+
+    def gaps(self, policy: np.ndarray, spec: tuple, state: tuple, compute: Callable[[], Any]):
+        """The gaps of a validated policy, reused when nothing they depend on changed.
+
+        Args:
+            policy: The slot's policy this round, validated for ``spec`` = (lead, K, C).
+            spec: The shapes it was validated for.
+            state: The stacked instances, the contexts (None for per-context policies), eta
+                and the regularizer; arrays are compared by bits, the rest by identity.
+            compute: Computes the gaps when something changed.
+        """
+        last = self._policy
+        if policy is not last and (last is None or not _same(last, policy)):
+            self._policy, self._gaps = policy.copy(), None
+        self._spec = spec
+        if self._gaps is not None and _same_state(self._state, state):
+            return self._gaps
+        self._gaps = compute()
+        self._state = tuple(x.copy() if isinstance(x, np.ndarray) else x for x in state)
+        return self._gaps
+
+
+def _slot_gaps(memos: tuple[_SlotMemo, _SlotMemo], p1: np.ndarray, p2: np.ndarray,
+               spec: tuple, state: Callable[[np.ndarray], tuple],
+               compute: Callable[[np.ndarray], Any]) -> tuple[Any, Any]:
+    """Gaps of the max and min policies; computed once when both are the same policy.
+
+    Args:
+        memos: The two slots' memos.
+        p1: The max-player's validated policy.
+        p2: The min-player's validated policy.
+        spec: The shapes both were validated for, (lead, K, C).
+        state: A policy's state (:meth:`_SlotMemo.gaps`).
+        compute: A policy's gaps.
+    """
+    g1 = memos[0].gaps(p1, spec, state(p1), lambda: compute(p1))
+    g2 = memos[1].gaps(p2, spec, state(p2), lambda: g1 if _same(p1, p2) else compute(p2))
+    return g1, g2
 
 
 class _RegretViews:
@@ -117,7 +239,7 @@ class RegretMonitor(_RegretViews, gym.Wrapper):
                              f"{self.eta.shape}; use VectorRegretMonitor for one eta per run.")
         self.log = RegretLog()
         self._declared: tuple[np.ndarray, np.ndarray] | None = None
-        self._cache: dict[int, tuple] = {}
+        self._memos = (_SlotMemo(), _SlotMemo())
 
     @property
     def oracle(self):
@@ -145,32 +267,26 @@ class RegretMonitor(_RegretViews, gym.Wrapper):
         """Reset the env and start a new regret log (declared policies stay in force)."""
         out = self.env.reset(seed=seed, options=options)
         self.log = RegretLog()
-        self._cache = {}
+        self._memos = (_SlotMemo(), _SlotMemo())
         return out
 
-    def _gap(self, slot: int, policy: np.ndarray) -> float:
-        from rlhf_gbpm.equilibrium import dual_gap
-
+    def _gap(self, policy: np.ndarray) -> float:
+        """DGap of a (K,) policy at the round's context, or of a (C, K) one over d0."""
         engine = self.env.unwrapped.engine
         stack = engine.stack
+        eta = np.reshape(self.eta, 1)
         if policy.ndim == 2:  # (C, K): exact expectation over d0
-            ctx_key: Any = None
-        elif stack.continuous:
-            ctx_key = engine.context[0].tobytes()
-        else:
-            ctx_key = int(engine.context[0])
-        cached = self._cache.get(slot)
-        if cached is not None and cached[1] == ctx_key and cached[0].shape == policy.shape \
-                and np.array_equal(cached[0], policy) and cached[3] is stack:
-            return cached[2]
-        if policy.ndim == 2:
-            gaps = dual_gap(policy, stack.payoff_table()[0], self.regularizer, self.eta)
-            gap = float(np.dot(stack.probs[0], gaps))
-        else:
-            a = stack.payoff(engine.context[:1])[0]
-            gap = float(dual_gap(policy, a, self.regularizer, self.eta))
-        self._cache[slot] = (policy.copy(), ctx_key, gap, stack)
-        return gap
+            c = policy.shape[0]
+            gaps = _env_gaps(policy, stack.payoff_table()[0], self.regularizer, np.repeat(eta, c))
+            return float(np.dot(stack.probs[0], gaps))
+        a = stack.payoff(engine.context[:1])
+        return float(_env_gaps(policy[None], a, self.regularizer, eta)[0])
+
+    def _gap_state(self, policy: np.ndarray) -> tuple:
+        """What a policy's gap depends on (the round's context only for a (K,) policy)."""
+        engine = self.env.unwrapped.engine
+        context = None if policy.ndim == 2 else engine.context[:1]
+        return engine.stack, context, self.eta, self.regularizer
 
     def step(self, action):
         """Record this round's gaps, then step the env with the pair.
@@ -184,8 +300,8 @@ class RegretMonitor(_RegretViews, gym.Wrapper):
         """
         k, c = self._spec()
         if isinstance(action, DuelAction):
-            p1 = _check_policies(action.max_policy, (), k, c, "max_policy")
-            p2 = _check_policies(action.min_policy, (), k, c, "min_policy")
+            p1 = self._memos[0].check(action.max_policy, (), k, c, "max_policy")
+            p2 = self._memos[1].check(action.min_policy, (), k, c, "min_policy")
             pair = action.pair
         elif self._declared is None:
             raise ValueError("action carries no policies: step with a DuelAction(pair, "
@@ -194,7 +310,7 @@ class RegretMonitor(_RegretViews, gym.Wrapper):
         else:
             p1, p2 = self._declared
             pair = action
-        g1, g2 = self._gap(0, p1), self._gap(1, p2)
+        g1, g2 = _slot_gaps(self._memos, p1, p2, ((), k, c), self._gap_state, self._gap)
         obs, reward, terminated, truncated, info = self.env.step(pair)
         self.log.record(g1, g2)
         info = dict(info)
@@ -252,6 +368,7 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
         self._declared: tuple[np.ndarray, np.ndarray] | None = None
         self._prev_done = np.zeros(b, dtype=bool)
         self._last = (np.zeros(b), np.zeros(b))
+        self._memos = (_SlotMemo(), _SlotMemo())
         inner = env.unwrapped
         self._source = _SyncSource(inner) if hasattr(inner, "envs") else None
 
@@ -294,16 +411,24 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
         self.log = RegretLog(self.num_envs)
         self._prev_done[:] = False
         self._last = (np.zeros(self.num_envs), np.zeros(self.num_envs))
+        self._memos = (_SlotMemo(), _SlotMemo())
         return out
 
     def _gaps(self, policy: np.ndarray) -> np.ndarray:
-        from rlhf_gbpm.equilibrium import dual_gap
-
+        """Gaps of every run, shape (B,): (B, K) at the round's contexts, (B, C, K) over d0."""
         stack, context = self._state()
         if policy.ndim == 3:
-            gaps = dual_gap(policy, stack.payoff_table(), self.regularizer, self.eta[:, None])
-            return np.sum(stack.probs * gaps, axis=-1)
-        return dual_gap(policy, stack.payoff(context), self.regularizer, self.eta)
+            b, c, k = policy.shape
+            eta = np.repeat(self.eta, c)
+            gaps = _env_gaps(policy.reshape(b * c, k), stack.payoff_table().reshape(b * c, k, k),
+                             self.regularizer, eta)
+            return np.sum(stack.probs * gaps.reshape(b, c), axis=-1)
+        return _env_gaps(policy, stack.payoff(context), self.regularizer, self.eta)
+
+    def _gap_state(self, policy: np.ndarray) -> tuple:
+        """What the gaps of a policy batch depend on (contexts only for (B, K) policies)."""
+        stack, context = self._state()
+        return stack, None if policy.ndim == 3 else context, self.eta, self.regularizer
 
     def step(self, actions):
         """Record this round's gaps for every run, then step the runs with the pairs.
@@ -319,8 +444,8 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
         k, c = self._spec()
         lead = (self.num_envs,)
         if isinstance(actions, DuelAction):
-            p1 = _check_policies(actions.max_policy, lead, k, c, "max_policy")
-            p2 = _check_policies(actions.min_policy, lead, k, c, "min_policy")
+            p1 = self._memos[0].check(actions.max_policy, lead, k, c, "max_policy")
+            p2 = self._memos[1].check(actions.min_policy, lead, k, c, "min_policy")
             pairs = actions.pair
         elif self._declared is None:
             raise ValueError("actions carry no policies: step with a DuelAction(pair, "
@@ -335,8 +460,9 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
             self.log = RegretLog(self.num_envs)
             g1 = g2 = np.zeros(self.num_envs)
         else:
-            g1, g2 = self._gaps(p1), self._gaps(p2)
-            g1, g2 = np.where(done, 0.0, g1), np.where(done, 0.0, g2)
+            g1, g2 = _slot_gaps(self._memos, p1, p2, (lead, k, c), self._gap_state,
+                                self._gaps)
+            g1, g2 = np.where(done, 0.0, g1), np.where(done, 0.0, g2)  # fresh arrays
         obs, reward, terminated, truncated, info = self.env.step(pairs)
         if not done.all():
             self.log.record(g1, g2)
