@@ -35,7 +35,12 @@ _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _SECULAR_ITERS = 60
 _RIDGE = 1e-12
-_CHORD_RATIO = 1e-2
+# the fast linear-solve step is kept only where it changes by less than this (relative)
+# when the ridge doubles, i.e. where the Hessian is numerically nonsingular
+_RIDGE_FREE = 1e-8
+# a converged fit takes one more Newton step unless its estimated distance to the optimum
+# (last step length x last residual ratio) is below this, relative to max(1, ||theta||)
+_EXACT = 1e-12
 # tight interior-point tolerances for reference solves
 _CLARABEL_TIGHT = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                    "tol_ktratio": 1e-10, "max_iter": 500}
@@ -127,11 +132,28 @@ def _loss(link: Link, z: np.ndarray, r: np.ndarray, w: np.ndarray) -> np.ndarray
     return np.sum(w * (link.log_partition(z) - r * z), axis=-1)
 
 
+def _gram_hessian(x: np.ndarray, curv: np.ndarray) -> np.ndarray:
+    """Batched Hessian x^T diag(curv) x as the Gram matrix of sqrt(curv) x.
+
+    Args:
+        x: Features, shape (b, N, D).
+        curv: Non-negative curvatures w mu'(z), shape (b, N).
+
+    Returns:
+        Symmetric PSD matrices, shape (b, D, D).
+    """
+    xs = x * np.sqrt(np.maximum(curv, 0.0))[:, :, None]
+    return np.matmul(np.swapaxes(xs, 1, 2), xs)
+
+
 def _ball_newton_point(hess, c, radius):
     """Minimize 1/2 t^T H t + c^T t over ||t|| <= radius, batched.
 
-    Fast path: a linear solve (H + tiny ridge) t = -c, kept where it lands inside the ball.
-    Elsewhere the exact trust-region solution from an eigendecomposition.
+    Fast path: a linear solve (H + tiny ridge) t = -c, kept where it lands inside the ball
+    and does not depend on the ridge (solved with ridges eps and 2 eps in one call: on a
+    singular Hessian the null-space part of t is rounding noise / eps, and the min-norm
+    point is wanted there). Elsewhere the exact trust-region solution from an
+    eigendecomposition.
 
     Args:
         hess: PSD matrices, shape (b, D, D).
@@ -141,64 +163,149 @@ def _ball_newton_point(hess, c, radius):
     Returns:
         Minimizers, shape (b, D).
     """
-    dim = hess.shape[-1]
+    b, dim = c.shape
     ridge = _RIDGE * np.maximum(np.trace(hess, axis1=1, axis2=2) / dim, 1e-300)
+    ridges = np.concatenate([ridge, 2.0 * ridge])[:, None, None] * np.eye(dim)
     try:
-        t_fast = -np.linalg.solve(hess + ridge[:, None, None] * np.eye(dim), c[:, :, None])[..., 0]
+        both = -np.linalg.solve(np.concatenate([hess, hess]) + ridges,
+                                np.concatenate([c, c])[:, :, None])[..., 0]
     except np.linalg.LinAlgError:
-        t_fast = np.full(c.shape, np.inf)
-    inside = np.all(np.isfinite(t_fast), axis=-1) & (
-        np.linalg.norm(t_fast, axis=-1) <= radius * (1.0 - 1e-12))
-    if np.all(inside):
-        return t_fast
-    out = t_fast
-    slow = ~inside
-    out[slow] = _ball_newton_point_eigh(hess[slow], c[slow], radius[slow])
+        both = np.full((2 * b, dim), np.inf)
+    out, other = both[:b], both[b:]
+    norm = np.linalg.norm(out, axis=-1)
+    with np.errstate(invalid="ignore"):
+        steady = np.linalg.norm(out - other, axis=-1) <= _RIDGE_FREE * np.maximum(norm, 1.0)
+    slow = ~(np.all(np.isfinite(out), axis=-1) & steady & (norm <= radius * (1.0 - 1e-12)))
+    if np.any(slow):
+        lam, q = np.linalg.eigh(hess[slow])
+        out[slow] = _trust_region_eigh(lam, q, c[slow], radius[slow])
     return out
 
 
-def _ball_newton_point_eigh(hess, c, radius):
-    """Exact trust-region solution through eigh and the secular equation (see above)."""
-    lam, q = np.linalg.eigh(hess)
+def _trust_region_eigh(lam, q, c, radius):
+    """Exact trust-region solution from the Hessian's eigendecomposition H = q diag(lam) q^T.
+
+    Args:
+        lam: Eigenvalues (ascending), shape (b, D).
+        q: Eigenvectors, shape (b, D, D).
+        c: Linear terms, shape (b, D).
+        radius: Ball radii, shape (b,).
+
+    Returns:
+        Minimizers of 1/2 t^T H t + c^T t over ||t|| <= radius, shape (b, D).
+    """
     lam = np.maximum(lam, 0.0)
     ct = np.matmul(c[:, None, :], q)[:, 0, :]
-    big = lam[:, -1:]
-    null = lam <= 1e-12 * np.maximum(big, 1e-300)
+    null = lam <= 1e-12 * np.maximum(lam[:, -1:], 1e-300)
     # the gradient lies in the span of the data, hence of the Hessian's range; components on
     # the numerical null space are rounding noise and are dropped (min-norm Newton point)
     ct = np.where(null, 0.0, ct)
-    safe = np.where(null, 1.0, lam)
-    t0 = -ct / safe
-    norm0 = np.linalg.norm(t0, axis=-1)
-    out = t0
-    hit = norm0 > radius
+    out = -ct / np.where(null, 1.0, lam)
+    hit = np.linalg.norm(out, axis=-1) > radius
     if np.any(hit):
-        lh, ch, rh, nh = lam[hit], ct[hit], radius[hit], null[hit]
-        cnorm = np.linalg.norm(ch, axis=-1)
-        # lower bound on the root: ||t(nu)|| >= ||c|| / (lam_max + nu)
-        nu = np.maximum(cnorm / rh - lh[:, -1], 0.0)
-        for _ in range(_SECULAR_ITERS):
-            # null-space coordinates of c are 0 and contribute nothing; a unit denominator
-            # there keeps 0/0 (a singular Hessian at nu == 0) from poisoning the norm
-            den = np.where(nh, 1.0, lh + nu[:, None])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = ch / den
-                n2 = np.sum(t * t, axis=-1)
-                n = np.sqrt(n2)
-                d3 = np.sum(ch * ch / den**3, axis=-1)
-                step = (1.0 / rh - 1.0 / n) * n**3 / d3
-            step = np.where(np.isfinite(step), step, 0.0)
-            nu = nu + np.maximum(step, 0.0)
-            if np.all(np.abs(n - rh) <= 1e-14 * rh):
-                break
-        den = lh + nu[:, None]
-        # a zero eigenvalue with nu == 0 has no curvature and (at the KKT point) no gradient
-        # component: its coordinate of the step is 0, not 0/0
-        safe = den > 0
-        th = np.where(safe, -ch / np.where(safe, den, 1.0), 0.0)
-        out = out.copy()
-        out[hit] = _project_ball(th, rh[:, None])
+        out[hit] = _secular_solution(lam[hit], ct[hit], radius[hit], null[hit])
     return np.matmul(q, out[:, :, None])[:, :, 0]
+
+
+def _secular_solution(lam, ct, radius, null):
+    """Boundary solution t(nu) = -ct / (lam + nu) with ||t(nu)|| = radius, nu > 0.
+
+    Newton's method on 1/||t(nu)|| - 1/radius from a lower bound on the root (monotone
+    convergence: the function is concave and increasing); each problem stops on its own, so
+    its result does not depend on the others in the batch.
+
+    Args:
+        lam: Non-negative eigenvalues, shape (b, D).
+        ct: Linear terms in the eigenbasis (0 on the null space), shape (b, D).
+        radius: Ball radii, shape (b,).
+        null: Numerical null space of the Hessian, bool (b, D).
+
+    Returns:
+        The boundary solutions in the eigenbasis, shape (b, D), of norm ``radius``.
+    """
+    # lower bound on the root: ||t(nu)|| >= ||c|| / (lam_max + nu)
+    nu = np.maximum(np.linalg.norm(ct, axis=-1) / radius - lam[:, -1], 0.0)
+    moving = np.ones(nu.shape, dtype=bool)
+    for _ in range(_SECULAR_ITERS):
+        # null-space coordinates of c are 0 and contribute nothing; a unit denominator there
+        # keeps 0/0 (a singular Hessian at nu == 0) from poisoning the norm
+        den = np.where(null, 1.0, lam + nu[:, None])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ct / den
+            n = np.sqrt(np.sum(t * t, axis=-1))
+            d3 = np.sum(ct * ct / den**3, axis=-1)
+            step = (1.0 / radius - 1.0 / n) * n**3 / d3
+        moving &= ~(np.abs(n - radius) <= 1e-14 * radius)
+        if not np.any(moving):
+            break
+        step = np.where(np.isfinite(step) & moving, step, 0.0)
+        nu = nu + np.maximum(step, 0.0)
+    den = lam + nu[:, None]
+    # a zero eigenvalue with nu == 0 has no curvature and (at the KKT point) no gradient
+    # component: its coordinate of the step is 0, not 0/0
+    safe = den > 0
+    th = np.where(safe, -ct / np.where(safe, den, 1.0), 0.0)
+    return _project_ball(th, radius[:, None])
+
+
+def _needs_polish(theta, moved, res, prev_res):
+    """Whether a converged problem takes one more Newton step (batched).
+
+    At a KKT residual <= tol the estimate is still about residual / curvature away from the
+    optimum. Newton's local convergence estimates that distance as the last step's length
+    times the residual's last reduction ratio; one more step squares it, so it is taken
+    unless the distance is already at rounding level. A problem that has not moved (a warm
+    start at the optimum) is left as is.
+
+    Args:
+        theta: Current points, shape (b, D).
+        moved: Length of the last step, shape (b,) (0 before the first step).
+        res: KKT residuals now, shape (b,).
+        prev_res: KKT residuals before the last step, shape (b,).
+
+    Returns:
+        Bool, shape (b,).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(prev_res > 0, np.minimum(res / prev_res, 1.0), 0.0)
+    scale = np.maximum(np.linalg.norm(theta, axis=-1), 1.0)
+    return moved * ratio > _EXACT * scale
+
+
+def _armijo(link, x, r, w, theta, f, g, step):
+    """Backtracking (Armijo) step lengths along ``step``, batched.
+
+    Args:
+        link: Link object.
+        x: Features, shape (b, N, D).
+        r: Outcomes, shape (b, N).
+        w: Weights, shape (b, N).
+        theta: Current points, shape (b, D).
+        f: Losses at ``theta``, shape (b,).
+        g: Gradients at ``theta``, shape (b, D).
+        step: Search directions, shape (b, D).
+
+    Returns:
+        Step lengths in {1, 1/2, ...} (b,); 0 where no decrease was found.
+    """
+    slope = np.sum(g * step, axis=-1)
+    alpha = np.ones(len(theta))
+    # at the level of rounding the full Newton step is the best available move
+    pending = slope < -1e-13 * np.maximum(np.abs(f), 1.0)
+    for _ in range(_MAX_HALVINGS):
+        if not np.any(pending):
+            break
+        idx = np.flatnonzero(pending)
+        every = idx.size == len(theta)
+        cand = theta[idx] + alpha[idx, None] * step[idx]
+        fc = _loss(link, _mv(_take(x, idx, every), cand), _take(r, idx, every),
+                   _take(w, idx, every))
+        ok = fc <= f[idx] + _ARMIJO * alpha[idx] * slope[idx]
+        pending[idx[ok]] = False
+        alpha[idx[~ok]] *= 0.5
+    # no decrease found: keep the point (the status stays at "max iterations")
+    alpha[pending] = 0.0
+    return alpha
 
 
 def _kkt_residual(theta, grad_mean, radius):
@@ -228,10 +335,15 @@ def fit_mle(
 
     Each iteration minimizes the quadratic model over the ball exactly (a linear solve when
     the Newton point is inside the ball, else an eigendecomposition of the Hessian plus a
-    secular-equation solve) and takes an Armijo step towards it. In the local regime (the
-    last step was full and cut the residual by 100x) the previous Hessian is reused (a
-    chord step). It stops when the KKT residual of the mean loss is at most ``tol``; at the
-    default 1e-10 the estimate is typically within 1e-7 of the exact optimum.
+    secular-equation solve; with rank-deficient data, e.g. fewer comparisons than
+    coordinates, the Hessian is singular, the optimum typically lies on the sphere and the
+    step keeps the iterate in the span of the data) and takes an Armijo step towards it.
+    It stops when the KKT residual of the mean loss is at most ``tol`` and the estimated
+    distance to the optimum (last step length times the residual's last reduction) is at
+    rounding level (1e-12 relative); a problem that meets ``tol`` but not that takes one
+    more Newton step, which squares its error. So the estimate is the exact optimum to
+    rounding, not only to ``tol``; warm starts from a nearby optimum typically take two or
+    three iterations.
 
     Args:
         x: Skew features of the comparisons, shape (*batch, N, D) (see
@@ -269,8 +381,8 @@ def fit_mle(
     res = np.zeros(nb)
     active = np.arange(nb)
     prev_res = np.full(nb, np.inf)
-    prev_full = np.zeros(nb, dtype=bool)
-    hess_store = np.zeros((nb, dim, dim))
+    moved = np.zeros(nb)           # length of the last step (0 before the first)
+    polished = np.zeros(nb, dtype=bool)
     for it in range(max_iter + 1):
         full = active.size == nb
         xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
@@ -281,59 +393,25 @@ def fit_mle(
         resa = _kkt_residual(ta, ga / total[active, None], radius[active])
         fun[active], res[active] = fa, resa
         bad = ~(np.isfinite(fa) & np.isfinite(resa))
-        done = (resa <= tol) | bad
-        status[active[done & ~bad]] = 0
-        status[active[bad]] = 4
-        keep = ~done
+        conv = (resa <= tol) & ~bad
+        status[active] = np.where(bad, 4, np.where(conv, 0, 1))
+        polish = conv & ~polished[active] & _needs_polish(
+            ta, moved[active], resa, prev_res[active])
+        polished[active[polish]] = True
+        keep = ~((conv & ~polish) | bad)
         if it == max_iter or not np.any(keep):
             break
         if not np.all(keep):
             active = active[keep]
             xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
             ga, fa, z = ga[keep], fa[keep], z[keep]
-        # chord step: in the local regime (full step last time and a residual cut by 100x)
-        # the previous Hessian is kept; the line search and the true residual keep it safe
-        reuse = prev_full[active] & (resa[keep] <= _CHORD_RATIO * prev_res[active])
-        if np.all(reuse):
-            hess = hess_store[active]
-        else:
-            new_rows = np.flatnonzero(~reuse)
-            every = new_rows.size == active.size
-            xn = _take(xa, new_rows, every)
-            curv = _take(wa, new_rows, every) * link.mu_dot(_take(z, new_rows, every))
-            fresh = np.matmul(np.swapaxes(xn, 1, 2) * curv[:, None, :], xn)
-            if every:
-                hess = fresh
-            else:
-                hess = hess_store[active]
-                hess[new_rows] = fresh
-            hess_store[active[new_rows]] = fresh
         prev_res[active] = resa[keep]
+        hess = _gram_hessian(xa, wa * link.mu_dot(z))
         c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
-        target = _ball_newton_point(hess, c, radius[active])
-        step = target - ta
-        slope = np.sum(ga * step, axis=-1)
-        alpha = np.ones(len(active))
-        pending = np.ones(len(active), dtype=bool)
-        # at the level of rounding the full Newton step is the best available move
-        flat = slope >= -1e-13 * np.maximum(np.abs(fa), 1.0)
-        pending &= ~flat
-        for _ in range(_MAX_HALVINGS):
-            if not np.any(pending):
-                break
-            idx = np.flatnonzero(pending)
-            cand = ta[idx] + alpha[idx, None] * step[idx]
-            every = idx.size == len(active)
-            fc = _loss(link, _mv(_take(xa, idx, every), cand), _take(ra, idx, every),
-                       _take(wa, idx, every))
-            ok = fc <= fa[idx] + _ARMIJO * alpha[idx] * slope[idx]
-            pending[idx[ok]] = False
-            alpha[idx[~ok]] *= 0.5
-        if np.any(pending):
-            # no decrease found: keep the point (status stays at "max iterations")
-            alpha[pending] = 0.0
+        step = _ball_newton_point(hess, c, radius[active]) - ta
+        alpha = _armijo(link, xa, ra, wa, ta, fa, ga, step)
         theta[active] = ta + alpha[:, None] * step
-        prev_full[active] = alpha == 1.0
+        moved[active] = alpha * np.linalg.norm(step, axis=-1)
         nit[active] += 1
 
     warn_unconverged("fit_mle", status, tol=tol, max_iter=max_iter)
