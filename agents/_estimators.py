@@ -230,6 +230,7 @@ class ONSEstimator:
 
         self.ons = OnlineNewtonStep(skew_dim(d), batch_size=B, S=S, link=link, a0=a0,
                                     step_size=step)
+        self._rows = np.arange(B)
 
     @property
     def theta(self) -> np.ndarray:
@@ -237,9 +238,19 @@ class ONSEstimator:
         return self.ons.theta_
 
     def observe(self, feats, ctx, pair, r) -> None:
-        """One ONS step per run on this round's comparison."""
-        rows = np.arange(feats.shape[0])
-        self.ons.update(pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]]), r)
+        """One ONS step per run on this round's comparison.
+
+        Args:
+            feats: Features, shape (B, K, d).
+            ctx: Contexts (unused: ONS sees the played features only).
+            pair: Actions, int shape (B, 2).
+            r: Outcomes, shape (B,), checked to lie in [0, 1].
+        """
+        if r.min() < 0.0 or r.max() > 1.0:
+            raise ValueError("r must lie in [0, 1].")
+        rows = self._rows
+        x = pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]])
+        self.ons._step(x, r, None)  # x is built here from the features: shape and dtype hold
 
     def fit(self) -> np.ndarray:
         """The current estimate (ONS has already used every comparison)."""

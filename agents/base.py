@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # salt mixed into every agent key, so that an agent seeded like an env never shares its stream
 _AGENT_SALT = 0x5EED_A6E7
+# the counter streams of the pair's two actions, in pair order
+_PAIR_STREAMS = np.array([STREAM_MAX, STREAM_MIN], dtype=np.uint64)
 
 
 def seed_keys(seeds: Sequence[int]) -> np.ndarray:
@@ -272,9 +274,17 @@ class Agent:
             self._start(feats)
             self._started = True
         p_max, p_min = self._policies(feats, ctx)
-        a1 = sample_actions(p_max, counter_uniform(self.keys_, self.t_, STREAM_MAX))
-        a2 = sample_actions(p_min, counter_uniform(self.keys_, self.t_, STREAM_MIN))
-        return self._declare(np.stack([a1, a2], axis=-1), p_max, p_min, batched)
+        return self._declare(self._sample_pair(p_max, p_min), p_max, p_min, batched)
+
+    def _sample_pair(self, p_max: np.ndarray, p_min: np.ndarray) -> np.ndarray:
+        """This round's pair (B, 2): a1 ~ p_max on STREAM_MAX, a2 ~ p_min on STREAM_MIN.
+
+        Both players in one pass: the uniforms ``counter_uniform(keys_, t_, STREAM_MAX)`` and
+        ``(..., STREAM_MIN)`` as the columns of one (B, 2) draw, and the inverse CDF of the
+        stacked (B, 2, K) policies; every entry is computed as by two separate calls.
+        """
+        u = counter_uniform(self.keys_[:, None], self.t_, _PAIR_STREAMS)
+        return sample_actions(np.stack([p_max, p_min], axis=1), u)
 
     def _declare(self, pair, p_max, p_min, batched) -> DuelAction:
         if batched:

@@ -58,6 +58,38 @@ def test_uniform_agent_actions_follow_counter_streams():
     np.testing.assert_allclose(act.max_policy, 0.25)
 
 
+def test_act_pair_is_each_players_own_inverse_cdf_draw():
+    """act draws both players in one pass; each action must equal the straightforward
+    sample_actions(policy, counter_uniform(key, t, stream)) of its own player and stream,
+    and a batched run's pairs must equal the single run's, round after round."""
+    from rlhf_gbpm.envs import GBPMDuelVectorEnv
+
+    seeds = [4, 9, 17]
+    venv = GBPMDuelVectorEnv(num_envs=3, K=6, d=4, S=4.0)
+    agent = GreedySampling(regularizer="kl", eta=[0.3, 2.0, 9.0], estimator="ons",
+                           exploration=[0.1, 0.3, 0.0, 0.2, 0.15, 0.25]).reset(seed=seeds)
+    singles = [GreedySampling(regularizer="kl", eta=e, estimator="ons",
+                              exploration=agent.exploration).reset(seed=s)
+               for e, s in zip([0.3, 2.0, 9.0], seeds)]
+    obs, _ = venv.reset(seed=seeds)
+    keys = seed_keys(seeds)
+    for t in range(12):
+        act = agent.act(obs)
+        want1 = sample_actions(act.max_policy, counter_uniform(keys, t, STREAM_MAX))
+        want2 = sample_actions(act.min_policy, counter_uniform(keys, t, STREAM_MIN))
+        np.testing.assert_array_equal(act.pair, np.stack([want1, want2], axis=1))
+        for i, single in enumerate(singles):
+            one = {"features": obs["features"][i], "context": obs["context"][i]}
+            np.testing.assert_array_equal(single.act(one).pair, act.pair[i])
+        next_obs, reward, _, _, _ = venv.step(act.pair)
+        agent.update(obs, act, reward)
+        for i, single in enumerate(singles):
+            one = {"features": obs["features"][i], "context": obs["context"][i]}
+            single.update(one, act.pair[i], reward[i])
+        obs = next_obs
+    assert not np.all(act.max_policy == act.max_policy[:1])  # the estimates moved
+
+
 def test_single_run_act_unbatched_and_batch_mismatch():
     agent = UniformAgent().reset(seed=1)
     act = agent.act({"features": np.eye(3), "context": 0})
