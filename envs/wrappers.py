@@ -66,16 +66,9 @@ def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: 
     return check_simplex(p, name)
 
 
-def _bits(x: np.ndarray) -> np.ndarray:
-    """The bit patterns of an array as unsigned ints of its item size, same shape."""
-    return np.ascontiguousarray(x).view(np.dtype(f"u{x.dtype.itemsize}"))
-
-
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     """True when two arrays have the same shape, dtype and bits (-0.0 differs from 0.0)."""
-    if a is b:
-        return True
-    return a.shape == b.shape and a.dtype == b.dtype and bool(np.all(_bits(a) == _bits(b)))
+    return a is b or (a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes())
 
 
 def _same_state(old: tuple, new: tuple) -> bool:
@@ -343,8 +336,10 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
     """Record per-round MBR/ABR regret of B runs (arrays of shape (B,)).
 
     Wraps a native duel vector env (or a ``SyncVectorEnv`` of plain duel envs). Gaps of
-    all runs are computed in one batched ``dual_gap`` call. ``eta`` is a scalar or one
-    evaluation strength per run, shape (B,), so an eta sweep runs in one vector env.
+    all runs are computed in one batched dual-gap evaluation, and reused for the whole batch
+    while a slot's policies, the instances and the contexts do not change (see the module
+    docstring). ``eta`` is a scalar or one evaluation strength per run, shape (B,), so an
+    eta sweep runs in one vector env.
 
     Autoreset: the log holds the current episode; the autoreset step (no round is played)
     moves the finished log to ``episode_logs`` and starts a new one.
