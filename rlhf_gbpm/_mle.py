@@ -8,9 +8,11 @@ The problem (spec gbpm.md section 3.1, eq. (10)-(11)), in the orthonormal skew c
 where m is the link's log-partition function (m' = mu) and ||theta||_2 = ||Theta||_F.
 Each iteration minimizes the second-order model of the loss over the ball exactly (a linear
 solve when the Newton point lies inside the ball; otherwise a trust-region subproblem centred
-at the origin, solved through an eigendecomposition of the D x D Hessian and a Newton
-iteration on the secular equation), then takes an Armijo step along the segment towards that
-minimizer. Warm-started solves typically need two iterations.
+at the origin, solved by Newton's method on the ball's multiplier with linear solves, or
+through an eigendecomposition of the D x D Hessian and a Newton iteration on the secular
+equation), then takes an Armijo step along the segment towards that minimizer. Converged
+fits take one more (polishing) Newton step, so the estimate is exact to rounding.
+Warm-started solves typically need three iterations.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 40
 _SECULAR_ITERS = 60
+# Newton steps on the ball's multiplier from a guess before the eigendecomposition fallback
+_MS_ITERS = 8
 _RIDGE = 1e-12
 # the fast linear-solve step is kept only where it changes by less than this (relative)
 # when the ridge doubles, i.e. where the Hessian is numerically nonsingular
@@ -146,25 +150,29 @@ def _gram_hessian(x: np.ndarray, curv: np.ndarray) -> np.ndarray:
     return np.matmul(np.swapaxes(xs, 1, 2), xs)
 
 
-def _ball_newton_point(hess, c, radius):
+def _ball_newton_point(hess, c, radius, nu):
     """Minimize 1/2 t^T H t + c^T t over ||t|| <= radius, batched.
 
     Fast path: a linear solve (H + tiny ridge) t = -c, kept where it lands inside the ball
     and does not depend on the ridge (solved with ridges eps and 2 eps in one call: on a
     singular Hessian the null-space part of t is rounding noise / eps, and the min-norm
-    point is wanted there). Elsewhere the exact trust-region solution from an
-    eigendecomposition.
+    point is wanted there). Where the optimum is on the sphere and a multiplier guess is
+    known, Newton's method on the multiplier (:func:`_boundary_solve`). Elsewhere the exact
+    trust-region solution from an eigendecomposition.
 
     Args:
         hess: PSD matrices, shape (b, D, D).
         c: Linear terms, shape (b, D).
         radius: Ball radii, shape (b,) (``inf`` for no constraint).
+        nu: Guesses of the ball's multiplier, shape (b,) (0: none).
 
     Returns:
-        Minimizers, shape (b, D).
+        (minimizers of shape (b, D), their multipliers (b,), 0 inside the ball).
     """
     b, dim = c.shape
-    ridge = _RIDGE * np.maximum(np.trace(hess, axis1=1, axis2=2) / dim, 1e-300)
+    trace = np.trace(hess, axis1=1, axis2=2)
+    # H == 0 (no informative data) still gets a positive ridge, so no problem's solve fails
+    ridge = _RIDGE * np.where(trace > 0, trace / dim, 1.0)
     ridges = np.concatenate([ridge, 2.0 * ridge])[:, None, None] * np.eye(dim)
     try:
         both = -np.linalg.solve(np.concatenate([hess, hess]) + ridges,
@@ -176,10 +184,68 @@ def _ball_newton_point(hess, c, radius):
     with np.errstate(invalid="ignore"):
         steady = np.linalg.norm(out - other, axis=-1) <= _RIDGE_FREE * np.maximum(norm, 1.0)
     slow = ~(np.all(np.isfinite(out), axis=-1) & steady & (norm <= radius * (1.0 - 1e-12)))
+    # a multiplier guess at rounding level of the Hessian is no guess: H + nu I may be singular
+    nu = np.where(slow & (nu > ridge), nu, 0.0)
+    guess = np.flatnonzero(nu > 0)
+    if guess.size:
+        t, nu[guess], ok = _boundary_solve(hess[guess], c[guess], radius[guess], nu[guess])
+        out[guess[ok]] = t[ok]
+        slow[guess[ok]] = False
     if np.any(slow):
         lam, q = np.linalg.eigh(hess[slow])
-        out[slow] = _trust_region_eigh(lam, q, c[slow], radius[slow])
-    return out
+        out[slow], nu[slow] = _trust_region_eigh(lam, q, c[slow], radius[slow])
+    return out, nu
+
+
+def _boundary_solve(hess, c, radius, nu):
+    """Boundary trust-region solutions by Newton's method on the multiplier (Moré-Sorensen).
+
+    Solves (H + nu I) t = -c with ||t|| = radius from a guess of nu > 0 (the previous
+    iteration's multiplier): two linear solves per Newton step on 1/||t(nu)|| - 1/radius,
+    safeguarded by bisection inside the bracket of nu that the iterates establish. Each
+    problem stops on its own (results independent of the batch). Problems that do not
+    converge in ``_MS_ITERS`` steps (e.g. an interior optimum on a singular Hessian) are
+    reported, for the eigendecomposition path.
+
+    Args:
+        hess: PSD matrices, shape (b, D, D).
+        c: Linear terms, shape (b, D).
+        radius: Ball radii, shape (b,).
+        nu: Positive multiplier guesses, shape (b,).
+
+    Returns:
+        (t of shape (b, D) projected onto the sphere, nu (b,), converged bool (b,)).
+    """
+    nu = nu.copy()
+    lo, hi = np.zeros(nu.shape), np.full(nu.shape, np.inf)
+    out = np.zeros(c.shape)
+    ok = np.zeros(nu.shape, dtype=bool)
+    live = np.arange(nu.size)
+    eye = np.eye(c.shape[-1])
+    for _ in range(_MS_ITERS):
+        mat = hess[live] + nu[live, None, None] * eye
+        try:
+            t = -np.linalg.solve(mat, c[live, :, None])[..., 0]
+        except np.linalg.LinAlgError:
+            break
+        n = np.linalg.norm(t, axis=-1)
+        out[live] = t
+        rad = radius[live]
+        done = np.abs(n - rad) <= 1e-13 * rad
+        ok[live[done]] = True
+        rest = ~done & np.isfinite(n)
+        if not np.any(rest):
+            break
+        live, t, n, mat, rad = live[rest], t[rest], n[rest], mat[rest], rad[rest]
+        above = n > rad
+        lo[live[above]] = nu[live[above]]
+        hi[live[~above]] = nu[live[~above]]
+        w2 = np.sum(t * np.linalg.solve(mat, t[:, :, None])[..., 0], axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = nu[live] + (n - rad) / rad * n * n / w2
+        inside = (new > lo[live]) & (new < hi[live])
+        nu[live] = np.where(inside, new, 0.5 * (lo[live] + hi[live]))
+    return _project_ball(out, radius[:, None]), nu, ok
 
 
 def _trust_region_eigh(lam, q, c, radius):
@@ -192,7 +258,8 @@ def _trust_region_eigh(lam, q, c, radius):
         radius: Ball radii, shape (b,).
 
     Returns:
-        Minimizers of 1/2 t^T H t + c^T t over ||t|| <= radius, shape (b, D).
+        (minimizers of 1/2 t^T H t + c^T t over ||t|| <= radius, shape (b, D), the
+        multipliers of the ball (b,), 0 inside).
     """
     lam = np.maximum(lam, 0.0)
     ct = np.matmul(c[:, None, :], q)[:, 0, :]
@@ -201,10 +268,11 @@ def _trust_region_eigh(lam, q, c, radius):
     # the numerical null space are rounding noise and are dropped (min-norm Newton point)
     ct = np.where(null, 0.0, ct)
     out = -ct / np.where(null, 1.0, lam)
+    nu = np.zeros(len(c))
     hit = np.linalg.norm(out, axis=-1) > radius
     if np.any(hit):
-        out[hit] = _secular_solution(lam[hit], ct[hit], radius[hit], null[hit])
-    return np.matmul(q, out[:, :, None])[:, :, 0]
+        out[hit], nu[hit] = _secular_solution(lam[hit], ct[hit], radius[hit], null[hit])
+    return np.matmul(q, out[:, :, None])[:, :, 0], nu
 
 
 def _secular_solution(lam, ct, radius, null):
@@ -221,7 +289,8 @@ def _secular_solution(lam, ct, radius, null):
         null: Numerical null space of the Hessian, bool (b, D).
 
     Returns:
-        The boundary solutions in the eigenbasis, shape (b, D), of norm ``radius``.
+        (the boundary solutions in the eigenbasis, shape (b, D), of norm ``radius``, the
+        multipliers nu (b,)).
     """
     # lower bound on the root: ||t(nu)|| >= ||c|| / (lam_max + nu)
     nu = np.maximum(np.linalg.norm(ct, axis=-1) / radius - lam[:, -1], 0.0)
@@ -245,7 +314,13 @@ def _secular_solution(lam, ct, radius, null):
     # component: its coordinate of the step is 0, not 0/0
     safe = den > 0
     th = np.where(safe, -ct / np.where(safe, den, 1.0), 0.0)
-    return _project_ball(th, radius[:, None])
+    return _project_ball(th, radius[:, None]), nu
+
+
+def _multiplier_guess(theta, grad, radius):
+    """KKT multiplier of the ball at points on the sphere, -g.theta / S^2 (0 inside), (b,)."""
+    on = np.linalg.norm(theta, axis=-1) >= radius * (1.0 - 1e-9)
+    return np.where(on, np.maximum(-np.sum(grad * theta, axis=-1), 0.0) / radius**2, 0.0)
 
 
 def _needs_polish(theta, moved, res, prev_res):
@@ -334,10 +409,12 @@ def fit_mle(
     and ``r`` = fraction won (a play of (j, i) with outcome b counts as (i, j) with 1 - b).
 
     Each iteration minimizes the quadratic model over the ball exactly (a linear solve when
-    the Newton point is inside the ball, else an eigendecomposition of the Hessian plus a
-    secular-equation solve; with rank-deficient data, e.g. fewer comparisons than
-    coordinates, the Hessian is singular, the optimum typically lies on the sphere and the
-    step keeps the iterate in the span of the data) and takes an Armijo step towards it.
+    the Newton point is inside the ball; on the sphere, Newton's method on the ball's
+    multiplier from the previous one, two linear solves per step; else an eigendecomposition
+    of the Hessian plus a secular-equation solve. With rank-deficient data, e.g. fewer
+    comparisons than coordinates, the Hessian is singular, the optimum typically lies on the
+    sphere and the step keeps the iterate in the span of the data; where the optimum is
+    inside, it is the minimum-norm one) and takes an Armijo step towards it.
     It stops when the KKT residual of the mean loss is at most ``tol`` and the estimated
     distance to the optimum (last step length times the residual's last reduction) is at
     rounding level (1e-12 relative); a problem that meets ``tol`` but not that takes one
@@ -383,6 +460,7 @@ def fit_mle(
     prev_res = np.full(nb, np.inf)
     moved = np.zeros(nb)           # length of the last step (0 before the first)
     polished = np.zeros(nb, dtype=bool)
+    nu = np.zeros(nb)              # multiplier of the ball in the last model step
     for it in range(max_iter + 1):
         full = active.size == nb
         xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
@@ -408,7 +486,10 @@ def fit_mle(
         prev_res[active] = resa[keep]
         hess = _gram_hessian(xa, wa * link.mu_dot(z))
         c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
-        step = _ball_newton_point(hess, c, radius[active]) - ta
+        if it == 0:
+            nu[active] = _multiplier_guess(ta, ga, radius[active])
+        target, nu[active] = _ball_newton_point(hess, c, radius[active], nu[active])
+        step = target - ta
         alpha = _armijo(link, xa, ra, wa, ta, fa, ga, step)
         theta[active] = ta + alpha[:, None] * step
         moved[active] = alpha * np.linalg.norm(step, axis=-1)

@@ -178,3 +178,47 @@ def test_no_warning_on_sweep_sized_cold_fits():
                 warnings.simplefilter("error")
                 res = fit_mle(x, r, S=S)
             assert np.all(res.success) and np.all(res.nit <= 20)
+
+
+def _trust_region_brentq(hess, c, radius):
+    """Independent trust-region solution: eigenbasis + brentq on ||t(nu)|| = radius.
+
+    Interior: the min-norm minimizer -H^+ c. Boundary: t(nu) = -(H + nu I)^-1 c.
+    """
+    from scipy.optimize import brentq
+
+    lam, q = np.linalg.eigh(hess)
+    ct = q.T @ c
+    keep = lam > 1e-12 * lam[-1]
+    t0 = np.where(keep, -ct / np.where(keep, lam, 1.0), 0.0)
+    if np.linalg.norm(t0) <= radius:
+        return q @ t0
+
+    def step(nu):  # the null-space part of c is rounding noise: dropped
+        return np.where(keep, -ct / np.where(keep, lam + nu, 1.0), 0.0)
+
+    nu = brentq(lambda v: np.linalg.norm(step(v)) - radius, 0.0,
+                np.linalg.norm(c) / radius + 1.0, xtol=1e-300, rtol=1e-15)
+    return q @ step(nu)
+
+
+@pytest.mark.parametrize("rank", [2, 6, 10])
+def test_model_step_equals_an_independent_trust_region_solve(rank):
+    """The ball-constrained model minimizer, whatever the multiplier guess (none, good, bad)."""
+    from rlhf_gbpm._mle import _ball_newton_point
+
+    rng = np.random.default_rng(rank)
+    b, dim = 12, 10
+    basis = rng.standard_normal((b, dim, rank))
+    hess = basis @ np.swapaxes(basis, 1, 2)
+    c = (basis @ rng.standard_normal((b, rank, 1)))[..., 0]  # in the range, as in the MLE
+    radius = np.linspace(0.05, 3.0, b)
+    want = np.stack([_trust_region_brentq(hess[k], c[k], radius[k]) for k in range(b)])
+    for guess in (np.zeros(b), np.full(b, 0.3), np.full(b, 1e3)):
+        got, nu = _ball_newton_point(hess, c, radius, guess)
+        assert_allclose(got, want, atol=1e-9 * np.max(np.abs(want)))
+        on = np.linalg.norm(want, axis=-1) > radius * (1 - 1e-12)
+        assert np.all(nu[~on] == 0.0) and np.all(nu[on] > 0.0)
+        # KKT of the model: (H + nu I) t = -c on the sphere
+        resid = (hess @ got[:, :, None])[..., 0] + nu[:, None] * got + c
+        assert np.max(np.abs(resid[on])) <= 1e-9 * np.max(np.abs(c))
