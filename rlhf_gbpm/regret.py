@@ -268,8 +268,9 @@ class RegretLog:
 
     def clear(self) -> None:
         """Forget every recorded round."""
-        self._max = np.zeros((self._width, 64))
-        self._min = np.zeros((self._width, 64))
+        # round-major (capacity, B): a round's record is one contiguous row
+        self._max = np.zeros((64, self._width))
+        self._min = np.zeros((64, self._width))
         self._sum_max = np.zeros(self._width)
         self._sum_min = np.zeros(self._width)
         self._n = 0
@@ -286,14 +287,15 @@ class RegretLog:
             dgap_max: DGap_eta(pi1_t), scalar or shape (B,).
             dgap_min: DGap_eta(pi2_t), scalar or shape (B,).
         """
-        if self._n == self._max.shape[1]:
-            grow = self._max.shape[1]
-            self._max = np.concatenate([self._max, np.zeros((self._width, grow))], axis=1)
-            self._min = np.concatenate([self._min, np.zeros((self._width, grow))], axis=1)
-        self._max[:, self._n] = dgap_max
-        self._min[:, self._n] = dgap_min
-        self._sum_max += self._max[:, self._n]
-        self._sum_min += self._min[:, self._n]
+        if self._n == self._max.shape[0]:
+            grow = self._max.shape[0]
+            self._max = np.concatenate([self._max, np.zeros((grow, self._width))])
+            self._min = np.concatenate([self._min, np.zeros((grow, self._width))])
+        row_max, row_min = self._max[self._n], self._min[self._n]
+        row_max[...] = dgap_max
+        row_min[...] = dgap_min
+        self._sum_max += row_max
+        self._sum_min += row_min
         self._n += 1
 
     def _total(self, arr: np.ndarray):
@@ -310,7 +312,7 @@ class RegretLog:
         return self._total(self._sum_max + self._sum_min)
 
     def _view(self, arr: np.ndarray) -> np.ndarray:
-        out = arr[:, : self._n].copy()
+        out = np.array(arr[: self._n].T, order="C")  # a copy, never a view
         return out[0] if self.num_runs is None else out
 
     @property
