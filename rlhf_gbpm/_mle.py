@@ -39,6 +39,8 @@ _SECULAR_ITERS = 60
 # Newton steps on the ball's multiplier from a guess before the eigendecomposition fallback
 _MS_ITERS = 8
 _RIDGE = 1e-12
+# problems are solved on their weighted rows, padded to a power of two >= this many rows
+_MIN_ROWS = 32
 # the fast linear-solve step is kept only where it changes by less than this (relative)
 # when the ridge doubles, i.e. where the Hessian is numerically nonsingular
 _RIDGE_FREE = 1e-8
@@ -388,6 +390,97 @@ def _kkt_residual(theta, grad_mean, radius):
     return np.linalg.norm(theta - trial, axis=-1)
 
 
+def _newton(link, x, r, w, theta, S, tol, max_iter):
+    """The Newton loop of :func:`fit_mle` on validated, flattened data.
+
+    Args:
+        link: Link object.
+        x: Features, shape (b, N, D).
+        r: Outcomes, shape (b, N).
+        w: Weights, shape (b, N).
+        theta: Starting points in the ball, shape (b, D); updated in place.
+        S: Ball radius.
+        tol: KKT tolerance.
+        max_iter: Iteration cap.
+
+    Returns:
+        (theta (b, D), status (b,), nit (b,), fun (b,), KKT residual (b,)).
+    """
+    nb = len(theta)
+    radius = np.full(nb, S)
+    total = np.maximum(w.sum(axis=-1), 1e-300)
+    status = np.ones(nb, dtype=int)
+    nit = np.zeros(nb, dtype=int)
+    fun = np.zeros(nb)
+    res = np.zeros(nb)
+    active = np.arange(nb)
+    prev_res = np.full(nb, np.inf)
+    moved = np.zeros(nb)           # length of the last step (0 before the first)
+    polished = np.zeros(nb, dtype=bool)
+    nu = np.zeros(nb)              # multiplier of the ball in the last model step
+    for it in range(max_iter + 1):
+        full = active.size == nb
+        xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
+        ta = theta[active]
+        z = _mv(xa, ta)
+        fa = _loss(link, z, ra, wa)
+        ga = _rmv(xa, wa * (link.mu(z) - ra))
+        resa = _kkt_residual(ta, ga / total[active, None], radius[active])
+        fun[active], res[active] = fa, resa
+        bad = ~(np.isfinite(fa) & np.isfinite(resa))
+        conv = (resa <= tol) & ~bad
+        status[active] = np.where(bad, 4, np.where(conv, 0, 1))
+        polish = conv & ~polished[active] & _needs_polish(
+            ta, moved[active], resa, prev_res[active])
+        polished[active[polish]] = True
+        keep = ~((conv & ~polish) | bad)
+        if it == max_iter or not np.any(keep):
+            break
+        if not np.all(keep):
+            active = active[keep]
+            xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
+            ga, fa, z = ga[keep], fa[keep], z[keep]
+        prev_res[active] = resa[keep]
+        hess = _gram_hessian(xa, wa * link.mu_dot(z))
+        c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
+        if it == 0:
+            nu[active] = _multiplier_guess(ta, ga, radius[active])
+        target, nu[active] = _ball_newton_point(hess, c, radius[active], nu[active])
+        step = target - ta
+        alpha = _armijo(link, xa, ra, wa, ta, fa, ga, step)
+        theta[active] = ta + alpha[:, None] * step
+        moved[active] = alpha * np.linalg.norm(step, axis=-1)
+        nit[active] += 1
+
+    return theta, status, nit, fun, res
+
+
+def _row_groups(w):
+    """Problems grouped by how many rows carry weight, with those rows' indices.
+
+    Rows of weight 0 add exactly nothing to the loss, gradient and Hessian (e.g. the unplayed
+    arm pairs of Greedy Sampling's pair statistics), so each problem is solved on its
+    weighted rows only, padded with weight-0 rows to a power of two (at least ``_MIN_ROWS``,
+    at most N; few widths, so few groups). The padded width depends only on the problem's
+    own weights: its numbers do not depend on the other problems of the batch.
+
+    Args:
+        w: Weights, shape (b, N).
+
+    Returns:
+        List of (problem indices (g,), row indices (g, width)), one per width in use; or
+        [(all problems, None)] where no problem has a row of weight 0.
+    """
+    n = w.shape[-1]
+    count = np.maximum(np.count_nonzero(w, axis=-1), 1)
+    width = np.minimum(np.maximum(2 ** np.ceil(np.log2(count)).astype(int), _MIN_ROWS), n)
+    if np.all(width == n):
+        return [(np.arange(len(w)), None)]
+    order = np.argsort(w == 0, axis=-1, kind="stable")  # weighted rows first, in order
+    return [(runs, order[runs, :m]) for m in np.unique(width)
+            for runs in [np.flatnonzero(width == m)]]
+
+
 def fit_mle(
     x,
     r,
@@ -449,52 +542,19 @@ def fit_mle(
     x, r, w, batch = _check_data(x, r, weights)
     nb, _, dim = x.shape
     theta = _project_ball(_check_warm_start(warm_start, nb, dim, batch), float(S))
-    radius = np.full(nb, float(S))
-    total = np.maximum(w.sum(axis=-1), 1e-300)
-
     status = np.ones(nb, dtype=int)
     nit = np.zeros(nb, dtype=int)
     fun = np.zeros(nb)
     res = np.zeros(nb)
-    active = np.arange(nb)
-    prev_res = np.full(nb, np.inf)
-    moved = np.zeros(nb)           # length of the last step (0 before the first)
-    polished = np.zeros(nb, dtype=bool)
-    nu = np.zeros(nb)              # multiplier of the ball in the last model step
-    for it in range(max_iter + 1):
-        full = active.size == nb
-        xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
-        ta = theta[active]
-        z = _mv(xa, ta)
-        fa = _loss(link, z, ra, wa)
-        ga = _rmv(xa, wa * (link.mu(z) - ra))
-        resa = _kkt_residual(ta, ga / total[active, None], radius[active])
-        fun[active], res[active] = fa, resa
-        bad = ~(np.isfinite(fa) & np.isfinite(resa))
-        conv = (resa <= tol) & ~bad
-        status[active] = np.where(bad, 4, np.where(conv, 0, 1))
-        polish = conv & ~polished[active] & _needs_polish(
-            ta, moved[active], resa, prev_res[active])
-        polished[active[polish]] = True
-        keep = ~((conv & ~polish) | bad)
-        if it == max_iter or not np.any(keep):
-            break
-        if not np.all(keep):
-            active = active[keep]
-            xa, ra, wa, ta = xa[keep], ra[keep], wa[keep], ta[keep]
-            ga, fa, z = ga[keep], fa[keep], z[keep]
-        prev_res[active] = resa[keep]
-        hess = _gram_hessian(xa, wa * link.mu_dot(z))
-        c = ga - np.matmul(hess, ta[:, :, None])[:, :, 0]
-        if it == 0:
-            nu[active] = _multiplier_guess(ta, ga, radius[active])
-        target, nu[active] = _ball_newton_point(hess, c, radius[active], nu[active])
-        step = target - ta
-        alpha = _armijo(link, xa, ra, wa, ta, fa, ga, step)
-        theta[active] = ta + alpha[:, None] * step
-        moved[active] = alpha * np.linalg.norm(step, axis=-1)
-        nit[active] += 1
-
+    for runs, rows in _row_groups(w):
+        if rows is None:  # every problem, every row; C order as the gathered groups (BLAS
+            # rounds differently on other layouts, and a problem must not depend on its group)
+            xg, rg, wg = np.ascontiguousarray(x), r, w
+        else:
+            pick = (runs[:, None], rows)
+            xg, rg, wg = x[pick], r[pick], w[pick]
+        theta[runs], status[runs], nit[runs], fun[runs], res[runs] = _newton(
+            link, xg, rg, wg, theta[runs], float(S), tol, max_iter)
     warn_unconverged("fit_mle", status, tol=tol, max_iter=max_iter)
     return MLEResult(
         x=theta.reshape(batch + (dim,)),

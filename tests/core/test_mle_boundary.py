@@ -222,3 +222,23 @@ def test_model_step_equals_an_independent_trust_region_solve(rank):
         # KKT of the model: (H + nu I) t = -c on the sphere
         resid = (hess @ got[:, :, None])[..., 0] + nu[:, None] * got + c
         assert np.max(np.abs(resid[on])) <= 1e-9 * np.max(np.abs(c))
+
+
+def test_weight_zero_rows_change_nothing_and_batch_mates_do_not_matter():
+    """Problems with many and few weight-0 rows (solved on their weighted rows only)."""
+    d, N, S = 5, 150, 5.0
+    x, r = _comparisons(5, N, d, seed=21)
+    rng = np.random.default_rng(21)
+    w = rng.integers(1, 4, (5, N)).astype(float)
+    for b, kept in enumerate([3, 20, 40, 100, N]):
+        w[b, rng.permutation(N)[kept:]] = 0.0
+    batch = fit_mle(x, r, S=S, weights=w)
+    assert np.all(batch.success)
+    for b in range(5):
+        alone = fit_mle(x[b], r[b], S=S, weights=w[b])
+        assert_array_equal(alone.theta, batch.theta[b])
+        on = w[b] > 0
+        dropped = fit_mle(x[b, on], r[b, on], S=S, weights=w[b, on])
+        assert_allclose(batch.theta[b], dropped.theta, atol=1e-12)
+        assert_allclose(batch.fun[b], dropped.fun, rtol=1e-13)
+        assert _kkt(x[b], r[b], w[b], batch.theta[b], S) <= 1e-12
