@@ -1,8 +1,9 @@
 """Estimators of the GBPM parameter Theta in skew coordinates.
 
 * :func:`fit_mle`: the constrained skew-symmetric MLE of Greedy Sampling (Frobenius ball),
-  by a batched, warm-started, ball-constrained Newton method; :func:`mle_cvxpy` is the
-  cvxpy reference.
+  by a batched, warm-started, ball-constrained Newton method, exact to rounding also on
+  rank-deficient data (fewer comparisons than coordinates: the optimum on the sphere, or
+  the minimum-norm one inside); :func:`mle_cvxpy` is the cvxpy reference.
 * :class:`OnlineNewtonStep`: the one-pass ONS estimator of the authors' rebuttal code,
   restricted to Skew(d).
 * :func:`fit_nuclear_mle`: the nuclear-norm-penalized MLE of Explore-Then-Commit by
