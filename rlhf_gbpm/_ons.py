@@ -174,6 +174,10 @@ class OnlineNewtonStep:
 
     def _step(self, x: np.ndarray, r: np.ndarray, mask) -> None:
         """One ONS step per run on trusted arrays x (B, D), r (B,), mask (B,) bool or None."""
+        # row-major x: BLAS then sees every run's x with unit stride, as a single run does (a
+        # column-major x, e.g. from pair_features, made the queued W x a strided ddot whose
+        # rounding differed from the unit-stride one: batched run i != single run i)
+        x = np.ascontiguousarray(x)
         link = self._link
         theta = self.theta_
         z = np.sum(x * theta, axis=-1)

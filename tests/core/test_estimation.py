@@ -339,6 +339,22 @@ def test_ons_queued_downdates_equal_one_downdate_per_round(d):
 
 
 def test_ons_batched_run_equals_single_run_bit_for_bit():
+    """Run i of a batch equals the single run, to the last bit, over several queue folds;
+    x per round comes from pair_features on a batch (a column-major (B, D) array), as in
+    the agents, and as row slices of a (B, N, D) array (update_sequence)."""
+    rng = np.random.default_rng(82)
+    B, d, N = 6, 4, 30
+    phi = _unit(rng, (N, B, 2, d))
+    r = (rng.uniform(size=(N, B)) < 0.5).astype(float)
+    batched = OnlineNewtonStep(skew_dim(d), batch_size=B, S=2.0)
+    singles = [OnlineNewtonStep(skew_dim(d), S=2.0) for _ in range(B)]
+    for t in range(N):
+        batched.update(pair_features(phi[t, :, 0], phi[t, :, 1]), r[t])
+        for b, single in enumerate(singles):
+            single.update(pair_features(phi[t, b:b + 1, 0], phi[t, b:b + 1, 1]), r[t, b:b + 1])
+    for b, single in enumerate(singles):
+        np.testing.assert_array_equal(single.theta_[0], batched.theta_[b])
+        np.testing.assert_array_equal(single.a_inv_[0], batched.a_inv_[b])
     x, r = _simulate(_thetas(5, 4, 3.0, seed=80), 30, seed=81)
     batched = OnlineNewtonStep(10, batch_size=4, S=2.0)
     batched.update_sequence(x, r)
