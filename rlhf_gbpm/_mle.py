@@ -39,7 +39,7 @@ _SECULAR_ITERS = 60
 # Newton steps on the ball's multiplier from a guess before the eigendecomposition fallback
 _MS_ITERS = 8
 _RIDGE = 1e-12
-# problems are solved on their weighted rows, padded to a power of two >= this many rows
+# problems are solved on their weighted rows, padded to a width 2^(k/4) >= this many rows
 _MIN_ROWS = 32
 # the fast linear-solve step is kept only where it changes by less than this (relative)
 # when the ridge doubles, i.e. where the Hessian is numerically nonsingular
@@ -460,9 +460,9 @@ def _row_groups(w):
 
     Rows of weight 0 add exactly nothing to the loss, gradient and Hessian (e.g. the unplayed
     arm pairs of Greedy Sampling's pair statistics), so each problem is solved on its
-    weighted rows only, padded with weight-0 rows to a power of two (at least ``_MIN_ROWS``,
-    at most N; few widths, so few groups). The padded width depends only on the problem's
-    own weights: its numbers do not depend on the other problems of the batch.
+    weighted rows only, padded with weight-0 rows to a width 2^(k/4) (at least
+    ``_MIN_ROWS``, at most N; few widths, so few groups). The padded width depends only on
+    the problem's own weights: its numbers do not depend on the other problems of the batch.
 
     Args:
         w: Weights, shape (b, N).
@@ -472,8 +472,9 @@ def _row_groups(w):
         [(all problems, None)] where no problem has a row of weight 0.
     """
     n = w.shape[-1]
-    count = np.maximum(np.count_nonzero(w, axis=-1), 1)
-    width = np.minimum(np.maximum(2 ** np.ceil(np.log2(count)).astype(int), _MIN_ROWS), n)
+    count = np.maximum(np.count_nonzero(w, axis=-1), _MIN_ROWS)
+    # the next of the widths 2^(k/4): at most 19% padding, few distinct widths
+    width = np.minimum(np.ceil(2.0 ** (np.ceil(4.0 * np.log2(count)) / 4.0)).astype(int), n)
     if np.all(width == n):
         return [(np.arange(len(w)), None)]
     order = np.argsort(w == 0, axis=-1, kind="stable")  # weighted rows first, in order
