@@ -24,6 +24,7 @@ _COLD_ETA = 30.0  # a cold start solves at min(eta, _COLD_ETA) first, then conti
 _GROWTH0 = 10.0  # initial continuation factor
 _WARM_TO_COLD = True  # a failed direct warm step restarts cold instead of walking the warm path
 _THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
+_GATHER_K = 64  # up to this K Newton matrices are factorized at full size (no support gather)
 
 
 def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
@@ -31,44 +32,64 @@ def _jacobian_solve(M: np.ndarray, d: np.ndarray, rhs: np.ndarray, scale=None):
 
     Shapes: M (B, K, K), d and rhs (B, K), c = ``scale`` (B,) or 1.
 
-    Columns of J vanish off the support {d_i > 0}, so only an m x m block needs a dense
-    solve, m the problem's support size; problems are grouped by m so that each one's
-    arithmetic is independent of its batch-mates (entries with d_i below 1e-13 max(d) count as
-    off the support; this only perturbs the Newton matrix, never the residual).
+    Columns of J vanish off the support {d_i > 0} (entries with d_i below 1e-13 max(d) count
+    as off the support; this only perturbs the Newton matrix, never the residual), so the
+    matrix is the identity in those columns. For K <= ``_GATHER_K`` every problem is solved
+    at the full size K; above it only an m x m block needs a dense solve, m the problem's
+    support size, and problems are grouped by m. Either way a problem's arithmetic is
+    independent of its batch-mates (run i of a sweep == the same run alone).
     """
     B, K = d.shape
     d = np.where(d > 1e-13 * np.max(d, axis=-1, keepdims=True), d, 0.0)
+    if scale is not None:
+        scale = np.asarray(scale)
+    if K <= _GATHER_K:
+        return _dense_solve(M, d, rhs, scale)
     sizes = np.sum(d > 0, axis=-1)
     sizes = np.where(sizes >= 0.75 * K, K, sizes)  # (nearly) full support: no gathering
-    if np.any(sizes != sizes[0]):
-        # one dense size per group, so that a problem's arithmetic never depends on the
-        # other problems of the batch (run i of a sweep == the same run alone)
-        x = np.empty_like(rhs)
-        for m in np.unique(sizes):
-            rows = np.flatnonzero(sizes == m)
-            x[rows] = _jacobian_solve(M[rows], d[rows], rhs[rows],
-                                      None if scale is None else np.asarray(scale)[rows])
-        return x
-    m = int(sizes[0])
-    if m == K:
-        idx, m, ds, m_cols, rhs_s = None, K, d, M, rhs
-    else:
-        idx = np.argsort(-d, axis=-1)[:, :m]
-        ds = np.take_along_axis(d, idx, axis=-1)
-        m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
-        rhs_s = np.take_along_axis(rhs, idx, axis=-1)
+    x = np.empty_like(rhs)
+    for m in np.unique(sizes):
+        rows = np.flatnonzero(sizes == m)
+        sub = (slice(None) if rows.size == B else rows)
+        sc = None if scale is None else scale[sub]
+        if m == K:
+            x[sub] = _dense_solve(M[sub], d[sub], rhs[sub], sc)
+        else:
+            x[sub] = _support_solve(M[sub], d[sub], rhs[sub], sc, int(m))
+    return x
+
+
+def _dense_solve(M, d, rhs, scale):
+    """(I - c M J) x = rhs at full size: M (B, K, K), d and rhs (B, K), c (B,) or None."""
+    K = d.shape[-1]
+    e = d if scale is None else d * scale[:, None]
+    md = np.matmul(M, d[:, :, None]) / d.sum(axis=-1)[:, None, None]  # (B, K, 1)
+    mat = md - M
+    mat *= e[:, None, :]  # -c M J = c (M d d^T / sum(d) - M diag(d))
+    diag = np.arange(K)
+    mat[:, diag, diag] += 1.0
+    return np.linalg.solve(mat, rhs[..., None])[..., 0]
+
+
+def _support_solve(M, d, rhs, scale, m: int):
+    """(I - c M J) x = rhs for problems whose support has size m < K (dense on the support).
+
+    Shapes: M (B, K, K), d and rhs (B, K), c (B,) or None.
+    """
+    idx = np.argsort(-d, axis=-1)[:, :m]
+    ds = np.take_along_axis(d, idx, axis=-1)
+    m_cols = np.take_along_axis(M, idx[:, None, :], axis=-1)  # M[:, :, S], (B, K, m)
+    rhs_s = np.take_along_axis(rhs, idx, axis=-1)
     # -c M_{.S} J_SS = -c [M_{.S} diag(d_S) - (M_{.S} d_S) d_S^T / sum(d_S)], no matmul
     md = np.einsum("bkm,bm->bk", m_cols, ds) / ds.sum(axis=-1, keepdims=True)
     neg = md[:, :, None] * ds[:, None, :]
     neg -= m_cols * ds[:, None, :]  # (B, K, m)
     if scale is not None:
         neg *= scale[:, None, None]
-    m_ss = neg if idx is None else np.take_along_axis(neg, idx[:, :, None], axis=1)
+    m_ss = np.take_along_axis(neg, idx[:, :, None], axis=1)
     diag = np.arange(m)
     m_ss[:, diag, diag] += 1.0
     x_s = np.linalg.solve(m_ss, rhs_s[..., None])[..., 0]
-    if idx is None:
-        return x_s
     x = rhs - np.einsum("bkm,bm->bk", neg, x_s)
     np.put_along_axis(x, idx, x_s, axis=-1)
     return x
@@ -125,6 +146,8 @@ class NewtonProblems:
             self.v = np.where(ok[:, None], v, 0.0)
             self.s_start = s0
         self.all_cold = bool(np.all(self.cold))
+        self._a_idx: np.ndarray | None = None  # last gathered live set and its payoffs
+        self._a_sub: np.ndarray | None = None
 
     def make_cold(self, idx):
         """Switch problems ``idx`` to the cold (eta-continuation) path from s = 0."""
@@ -138,7 +161,10 @@ class NewtonProblems:
         """Payoffs of problems ``idx`` (no copy when ``idx`` is the whole batch in order)."""
         if idx.size == self.A.shape[0] and idx[0] == 0 and idx[-1] == idx.size - 1:
             return self.A
-        return self.A[idx]
+        # the same live set is gathered several times per Newton iteration: keep the last
+        if self._a_idx is None or not np.array_equal(idx, self._a_idx):
+            self._a_idx, self._a_sub = idx.copy(), self.A[idx]
+        return self._a_sub
 
     def _rot(self, idx, x):
         r, v = self.r[idx], self.v[idx]
