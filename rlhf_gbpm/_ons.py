@@ -142,9 +142,9 @@ class OnlineNewtonStep:
 
     def _project(self, theta: np.ndarray) -> np.ndarray:
         """Rescale the rows of ``theta`` (B, D) with norm above S onto the sphere of radius S."""
-        norm = np.linalg.norm(theta, axis=-1, keepdims=True)
-        factor = np.divide(self.S, norm, out=np.ones_like(norm), where=norm > self.S)
-        return theta * factor
+        norm = np.sqrt(np.add.reduce(theta * theta, axis=-1, keepdims=True))
+        # S / max(norm, S) is S / norm outside the ball and exactly 1 inside (and for norm 0)
+        return theta * (self.S / np.maximum(norm, self.S))
 
     def update(self, x, r, mask=None) -> np.ndarray:
         """Fold one observation per run into the estimates.

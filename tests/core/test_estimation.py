@@ -324,14 +324,17 @@ def test_ons_queued_downdates_equal_one_downdate_per_round(d):
     for N in (37, 40):  # 40 = 5 full queues of 8 at d = 10; 37 stops mid-queue
         x, r = _simulate(theta_star, N, seed=d + N)
         mask = rng.uniform(size=(B, N)) < 0.8
-        ons = OnlineNewtonStep(D, batch_size=B, S=2.0, a0=1.5, step_size=0.8)
+        ons = OnlineNewtonStep(D, batch_size=B, S=0.7, a0=1.5, step_size=0.8)
+        on_sphere = np.zeros(B, dtype=bool)
         a_direct = np.broadcast_to(1.5 * np.eye(D), (B, D, D)).copy()
         for t in range(N):
             z = np.sum(x[:, t] * ons.theta_, axis=-1)
             h = np.clip(0.25 / np.cosh(z / 2.0) ** 2, 1e-6, 0.25) * mask[:, t]
             a_direct += h[:, None, None] * x[:, t, :, None] * x[:, t, None, :]
             ons.update(x[:, t], r[:, t], mask=mask[:, t])
-        ref_theta, ref_a_inv = _ons_one_downdate_per_round(x, r, mask, S=2.0, a0=1.5, step=0.8)
+            on_sphere |= np.isclose(np.linalg.norm(ons.theta_, axis=-1), 0.7, rtol=1e-14)
+        assert on_sphere.any()  # the projection onto the ball took part
+        ref_theta, ref_a_inv = _ons_one_downdate_per_round(x, r, mask, S=0.7, a0=1.5, step=0.8)
         assert_allclose(ons.theta_, ref_theta, rtol=0, atol=1e-13)
         assert_allclose(ons.a_inv_, ref_a_inv, rtol=0, atol=1e-13)
         assert_allclose(ons.a_inv_, np.linalg.inv(a_direct), rtol=0, atol=1e-12)
