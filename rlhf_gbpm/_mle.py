@@ -39,7 +39,7 @@ _SECULAR_ITERS = 60
 # Newton steps on the ball's multiplier from a guess before the eigendecomposition fallback
 _MS_ITERS = 8
 _RIDGE = 1e-12
-# problems are solved on their weighted rows, padded to a width 2^(k/4) >= this many rows
+# problems are solved on their weighted rows, padded to a power of two >= this many rows
 _MIN_ROWS = 32
 # the fast linear-solve step is kept only where it changes by less than this (relative)
 # when the ridge doubles, i.e. where the Hessian is numerically nonsingular
@@ -460,26 +460,30 @@ def _row_groups(w):
 
     Rows of weight 0 add exactly nothing to the loss, gradient and Hessian (e.g. the unplayed
     arm pairs of Greedy Sampling's pair statistics), so each problem is solved on its
-    weighted rows only, padded with weight-0 rows to a width 2^(k/4) (at least
-    ``_MIN_ROWS``, at most N; few widths, so few groups). The padded width depends only on
-    the problem's own weights: its numbers do not depend on the other problems of the batch.
+    weighted rows only, padded with weight-0 rows to a power of two (at least ``_MIN_ROWS``;
+    all N rows unless that at least halves them: few widths, so few groups). The padded
+    width depends only on the problem's own weights: its numbers do not depend on the other
+    problems of the batch.
 
     Args:
         w: Weights, shape (b, N).
 
     Returns:
-        List of (problem indices (g,), row indices (g, width)), one per width in use; or
-        [(all problems, None)] where no problem has a row of weight 0.
+        List of (problem indices (g,), row indices (g, width)), one per width in use; the
+        problems that keep all rows (in their order) come as one group with ``None``.
     """
     n = w.shape[-1]
     count = np.maximum(np.count_nonzero(w, axis=-1), _MIN_ROWS)
-    # the next of the widths 2^(k/4): at most 19% padding, few distinct widths
-    width = np.minimum(np.ceil(2.0 ** (np.ceil(4.0 * np.log2(count)) / 4.0)).astype(int), n)
+    # the next power of two, kept where it halves the rows at least (each group costs its own
+    # Newton loop, whose Python overhead dominates small problems)
+    width = 2 ** np.ceil(np.log2(count)).astype(int)
+    width = np.where(2 * width <= n, width, n)
+    groups = [(np.flatnonzero(width == n), None)] if np.any(width == n) else []
     if np.all(width == n):
-        return [(np.arange(len(w)), None)]
+        return groups
     order = np.argsort(w == 0, axis=-1, kind="stable")  # weighted rows first, in order
-    return [(runs, order[runs, :m]) for m in np.unique(width)
-            for runs in [np.flatnonzero(width == m)]]
+    return groups + [(runs, order[runs, :m]) for m in np.unique(width[width < n])
+                     for runs in [np.flatnonzero(width == m)]]
 
 
 def fit_mle(
@@ -548,9 +552,11 @@ def fit_mle(
     fun = np.zeros(nb)
     res = np.zeros(nb)
     for runs, rows in _row_groups(w):
-        if rows is None:  # every problem, every row; C order as the gathered groups (BLAS
-            # rounds differently on other layouts, and a problem must not depend on its group)
-            xg, rg, wg = np.ascontiguousarray(x), r, w
+        if rows is None:  # all rows; C order as the gathered groups (BLAS rounds
+            # differently on other layouts, and a problem must not depend on its group)
+            every = runs.size == nb
+            xg = np.ascontiguousarray(x if every else x[runs])
+            rg, wg = (r, w) if every else (r[runs], w[runs])
         else:
             pick = (runs[:, None], rows)
             xg, rg, wg = x[pick], r[pick], w[pick]
