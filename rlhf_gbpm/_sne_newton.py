@@ -208,7 +208,11 @@ class NewtonProblems:
 
 def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: Callable | None,
             make_result: Callable):
-    """Batched Newton with line search and continuation in t. Returns (s, status, nit)."""
+    """Batched Newton with line search and continuation in t.
+
+    Returns (s, p, status, nit): scores (B, K), their best responses p = BR_1(s) (B, K),
+    status and iterations (B,).
+    """
     A, eta, rho = prob.A, prob.eta, prob.rho
     B, K = rho.shape
     status = np.full(B, -1)
@@ -307,7 +311,12 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
                 callback(make_result(s, status, nit))
             except StopIteration:
                 status[status < 0] = 3
-    return s, status, nit
+    # p = BR_1(s): kept from the last accepted step where it is still current
+    p_out = cache_p
+    redo = np.flatnonzero(~cached)
+    if redo.size:
+        p_out[redo], _, _ = prob.reg.br1(s[redo], rho[redo])
+    return s, p_out, status, nit
 
 
 def _shrink_stage(idx, t_prev, t_cur, growth, s, s_prev, stage_it, status, predict):

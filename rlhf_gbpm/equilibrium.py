@@ -412,9 +412,8 @@ def solve_sne(A, regularizer: str | Regularizer, eta, reference=None, warm_start
             return _build_result(full, Af, reg, ef, rho, stat, its, batch, None)
 
         with single_thread_blas(K):
-            s, st, it = newton_solve(prob, tol=tol, max_iter=max_iter, callback=callback,
-                                make_result=make_result)
-        policy[fin], _, _ = reg.br1(s, prob.rho)
+            s, policy[fin], st, it = newton_solve(prob, tol=tol, max_iter=max_iter,
+                                                  callback=callback, make_result=make_result)
         scores[fin] = s
         status[fin], nit[fin] = st, it
         stalled = (st == 2) | (st == 4)  # not the caller's own stops (max_iter, callback)
