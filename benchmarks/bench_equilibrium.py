@@ -19,8 +19,11 @@ Accuracy is reported next to the time as the largest dual gap DGap_eta over the 
 (the certificate is computed the same way for all four), with the share of problems each
 per-problem reference solved; the ratios compare CPU seconds per problem
 (``time.process_time``, BLAS on one thread); each time is the median of ``--repeat`` runs
-(default 3). Run ``python benchmarks/bench_equilibrium.py`` (about fifteen minutes on one
-core) or ``--quick``.
+(default 3). As in the sweep's worker processes (``rlhf_gbpm.experiments.backends``), glibc
+keeps freed heap memory, so the batched solver's (B, K, K) temporaries are not mapped and
+unmapped again at every Newton step (``--default-malloc`` keeps glibc's defaults; the
+per-problem references only allocate arrays below glibc's mmap threshold either way). Run
+``python benchmarks/bench_equilibrium.py`` (about fifteen minutes on one core) or ``--quick``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm import dual_gap, get_regularizer, random_instance, solve_sne
+from rlhf_gbpm.experiments.backends import _keep_heap_memory
 
 
 def make_games(K: int, n: int, seed: int = 0) -> np.ndarray:
@@ -157,7 +161,11 @@ def main():
                         help="timings are the median of this many runs (cvxpy at K = 1000: 1)")
     parser.add_argument("--all-cvxpy", action="store_true",
                         help="also time cvxpy on KL with K = 1000 (about 7 minutes)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="keep glibc's default mmap threshold (freed heap returned)")
     args = parser.parse_args()
+    if not args.default_malloc:
+        _keep_heap_memory()
     scale = 0.2 if args.quick else 1.0
     configs = [  # (K, B, n_cvxpy, n_ref): n_ref problems for the scipy and Newton loops
         (20, int(1000 * scale), max(10, int(100 * scale)), max(10, int(200 * scale))),
