@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rlhf_gbpm._random import counter_uniform
+from rlhf_gbpm._random import stream_state, uniform_from_state
 from rlhf_gbpm._validation import check_eta, check_scalar, check_simplex
 from rlhf_gbpm.errors import ConvergenceWarning
 from rlhf_gbpm.preference import payoff_matrix
@@ -220,6 +220,7 @@ class Agent:
                 f"eta has {eta.shape[0]} values but reset got {B} seeds; give one eta per run."
             )
         self.keys_ = seed_keys(seeds)
+        self._pair_state = stream_state(self.keys_[:, None], _PAIR_STREAMS)  # (B, 2)
         self.eta_ = np.broadcast_to(eta, (B,)).astype(float).copy()
         self.regularizer_ = self._regularizer_obj
         self.t_ = 0
@@ -280,10 +281,11 @@ class Agent:
         """This round's pair (B, 2): a1 ~ p_max on STREAM_MAX, a2 ~ p_min on STREAM_MIN.
 
         Both players in one pass: the uniforms ``counter_uniform(keys_, t_, STREAM_MAX)`` and
-        ``(..., STREAM_MIN)`` as the columns of one (B, 2) draw, and the inverse CDF of the
-        stacked (B, 2, K) policies; every entry is computed as by two separate calls.
+        ``(..., STREAM_MIN)`` as the columns of one (B, 2) draw (from the (key, stream) half
+        of the hash kept since reset), and the inverse CDF of the stacked (B, 2, K) policies;
+        every entry is computed as by two separate calls.
         """
-        u = counter_uniform(self.keys_[:, None], self.t_, _PAIR_STREAMS)
+        u = uniform_from_state(self._pair_state, self.t_)
         return sample_actions(np.stack([p_max, p_min], axis=1), u)
 
     def _declare(self, pair, p_max, p_min, batched) -> DuelAction:

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import ndtri
 
-from rlhf_gbpm._random import counter_uniform, key_from_generator
+from rlhf_gbpm._random import (
+    counter_uniform,
+    key_from_generator,
+    stream_state,
+    uniform_from_state,
+)
 from rlhf_gbpm.features import ContinuousContexts, FiniteContexts
 from rlhf_gbpm.instances import GBPMInstance
 from rlhf_gbpm.links import Link
@@ -241,6 +246,7 @@ class DuelEngine:
         b = stack.num_runs
         self.stack = stack
         self.noise_key = np.zeros(b, dtype=np.uint64)
+        self._noise_state = stream_state(self.noise_key, STREAM_NOISE)  # per-key hash half
         self.context_key = np.zeros(b, dtype=np.uint64)
         self.t = np.zeros(b, dtype=np.int64)
         m = stack.uniforms_per_context
@@ -258,6 +264,7 @@ class DuelEngine:
             context_key: Their context keys, shape (n,).
         """
         self.noise_key[rows] = noise_key
+        self._noise_state[rows] = stream_state(self.noise_key[rows], STREAM_NOISE)
         self.context_key[rows] = context_key
         self.t[rows] = 0
         self._draw_contexts(rows)
@@ -288,7 +295,7 @@ class DuelEngine:
             sel, features = rows, self.features[rows]
         p = self.stack.pair_probability(features, a1, a2, rows)
         t = self.t[sel].copy()
-        u = counter_uniform(self.noise_key[sel], t.astype(np.uint64), STREAM_NOISE)
+        u = uniform_from_state(self._noise_state[sel], t.astype(np.uint64))  # noise stream
         reward = (u < p).astype(np.float64)
         played_context = self.context[sel].copy()
         self.t[sel] = t + 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["counter_uniform", "counter_normal", "key_from_generator", "MASK53"]
+__all__ = ["counter_uniform", "counter_normal", "key_from_generator", "stream_state",
+           "uniform_from_state", "MASK53"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -19,12 +20,51 @@ _STREAM = np.uint64(0xD1B54A32D192ED03)
 MASK53 = float(2.0**-53)
 
 
+_SHIFT11, _SHIFT27, _SHIFT30, _SHIFT31 = (np.uint64(n) for n in (11, 27, 30, 31))
+
+
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint64(30))
+    x = x ^ (x >> _SHIFT30)
     x = x * _M1
-    x = x ^ (x >> np.uint64(27))
+    x = x ^ (x >> _SHIFT27)
     x = x * _M2
-    return x ^ (x >> np.uint64(31))
+    return x ^ (x >> _SHIFT31)
+
+
+def stream_state(key, stream: int = 0) -> np.ndarray:
+    """The first half of the hash, which depends on (key, stream) only.
+
+    A caller that draws many counters from fixed keys computes this once and passes it to
+    :func:`uniform_from_state`; ``uniform_from_state(stream_state(k, s), c)`` is
+    ``counter_uniform(k, c, s)`` bit for bit.
+
+    Args:
+        key: Per-run keys, uint64-compatible array of shape (B,) or scalar.
+        stream: Stream id, scalar or broadcastable array.
+
+    Returns:
+        uint64 array of the broadcast shape of ``key`` and ``stream``.
+    """
+    with np.errstate(over="ignore"):
+        k = np.asarray(key, dtype=np.uint64)
+        s = np.asarray(stream, dtype=np.uint64)
+        return _mix(k * _GOLDEN + s * _STREAM)
+
+
+def uniform_from_state(state: np.ndarray, counter) -> np.ndarray:
+    """Uniforms in [0, 1) from a :func:`stream_state` and counters (the second half).
+
+    Args:
+        state: uint64 array from :func:`stream_state`.
+        counter: Counters, broadcast against ``state``.
+
+    Returns:
+        float64 array of the broadcast shape, entries in [0, 1), 53-bit resolution.
+    """
+    with np.errstate(over="ignore"):
+        c = np.asarray(counter, dtype=np.uint64)
+        x = _mix(state ^ (c * _GOLDEN + _M2))
+    return (x >> _SHIFT11).astype(np.float64) * MASK53
 
 
 def counter_uniform(key, counter, stream: int = 0) -> np.ndarray:
@@ -39,13 +79,7 @@ def counter_uniform(key, counter, stream: int = 0) -> np.ndarray:
     Returns:
         float64 array of the broadcast shape, entries in [0, 1), 53-bit resolution.
     """
-    with np.errstate(over="ignore"):
-        k = np.asarray(key, dtype=np.uint64)
-        c = np.asarray(counter, dtype=np.uint64)
-        s = np.asarray(stream, dtype=np.uint64)
-        x = _mix(k * _GOLDEN + s * _STREAM)
-        x = _mix(x ^ (c * _GOLDEN + _M2))
-    return (x >> np.uint64(11)).astype(np.float64) * MASK53
+    return uniform_from_state(stream_state(key, stream), counter)
 
 
 def counter_normal(key, counter, stream: int = 0) -> np.ndarray:

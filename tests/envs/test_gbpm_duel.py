@@ -339,3 +339,27 @@ def test_vector_pair_probability_is_the_closed_form_for_all_runs_and_for_some(co
                                    rtol=0, atol=1e-14)
         np.testing.assert_array_equal(t, t_before[rows])
         np.testing.assert_array_equal(engine.t, t_before + np.isin(np.arange(B), rows))
+
+
+def test_vector_rewards_are_the_noise_stream_draws_across_autoresets():
+    """reward == 1[counter_uniform(noise_key, t, STREAM_NOISE) < p] for every run and round,
+    also after the autoreset gives the runs new noise keys (the engine keeps the keys' half
+    of the hash between rounds)."""
+    from rlhf_gbpm._random import counter_uniform
+    from rlhf_gbpm.protocol import STREAM_NOISE
+
+    B, K, T = 4, 5, 3
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=4, S=6.0, horizon=T)
+    venv.reset(seed=[7, 8, 9, 10])
+    engine = venv.engine
+    acts = _actions(5, 3 * T + 2, B, K)
+    keys_seen = set()
+    for a in acts:
+        keys, t = engine.noise_key.copy(), engine.t.copy()
+        keys_seen.update(int(k) for k in keys)
+        _, reward, _, _, info = venv.step(a)
+        if "probability" not in info:  # an autoreset step: no round was played
+            continue
+        u = counter_uniform(keys, t, STREAM_NOISE)
+        np.testing.assert_array_equal(reward, (u < info["probability"]).astype(float))
+    assert len(keys_seen) == 3 * B  # two autoresets drew new noise keys
