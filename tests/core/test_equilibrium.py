@@ -398,7 +398,7 @@ def test_batch_composition_does_not_change_a_problem_bits():
     """A problem solved in a batch gives bit-identical results to the same problem alone.
 
     Problems with different support sizes (l2 at large eta) share a batch here: the Newton
-    matrix of each is factorized at its own support size.
+    matrix of each is factorized at full size (K <= 64; at its own support size above).
     """
     games = np.stack([random_instance(d=5, K=12, rank=1, S=5.0, seed=s).payoff()
                       for s in range(6)])
@@ -434,3 +434,55 @@ def test_nearly_unregularized_piecewise_linear_games_converge_with_certificate()
         j = j_eta(vertices, np.broadcast_to(res.policy, (K, K)), A, reg, eta)
         assert np.max(j) - 0.5 <= 1e-9
         assert float(res.dual_gap) <= 1e-9
+
+
+def test_batch_composition_does_not_change_a_problem_bits_gathered_supports():
+    """Same as above at K = 80, where Newton matrices are factorized on each support."""
+    games = np.stack([random_instance(d=5, K=80, rank=1, S=5.0, seed=s).payoff()
+                      for s in range(4)])
+    eta = np.array([0.3, 1000.0, 40.0, 1e4])
+    batch = solve_sne(games, "l2", eta).policy
+    for i in range(len(eta)):
+        np.testing.assert_array_equal(batch[i], solve_sne(games[i], "l2", eta[i]).policy)
+
+
+@pytest.mark.parametrize("K", [5, 20, 64, 65, 90])
+def test_newton_matrix_solve_matches_dense_reference(K):
+    """(I - c M J) x = rhs, J = diag(d) - d d^T / sum(d): full-size solve (K <= 64) and
+    support-gathered solve (K > 64) against numpy's dense solve of the assembled matrix.
+
+    Supports of different sizes share the batch; entries below 1e-13 max(d) count as 0.
+    """
+    from rlhf_gbpm._sne_newton import _jacobian_solve
+
+    rng = np.random.default_rng(K)
+    B = 7
+    M = rng.normal(size=(B, K, K))
+    d = rng.uniform(0.1, 1.0, size=(B, K))
+    for b in range(1, B):  # problem b keeps about K * b / B entries
+        d[b, rng.permutation(K)[: K * b // B]] = 0.0
+    d[2, np.flatnonzero(d[2] > 0)[0]] = 1e-15  # below the cut: off the support
+    rhs = rng.normal(size=(B, K))
+    c = rng.uniform(0.5, 5.0, size=B)
+    x = _jacobian_solve(M, d, rhs, scale=c)
+    x_unscaled = _jacobian_solve(c[:, None, None] * M, d, rhs)  # c folded into M (warm path)
+    for b in range(B):
+        db = np.where(d[b] > 1e-13 * d[b].max(), d[b], 0.0)
+        J = np.diag(db) - np.outer(db, db) / db.sum()
+        ref = np.linalg.solve(np.eye(K) - c[b] * M[b] @ J, rhs[b])
+        for got in (x[b], x_unscaled[b]):
+            np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name", ["kl", "l2", "tsallis_half", "kl_plus_chi2"])
+def test_policy_is_best_response_of_returned_scores(name):
+    """The policy the Newton solver hands back is BR_1 of its returned scores, bit for bit."""
+    from rlhf_gbpm.equilibrium import _flat_reference
+
+    games = payoffs(20)
+    reg = make_reg(name, {}, 20)
+    eta = np.array([1e-2, 1.0, 1e2])[:, None]
+    res = solve_sne(games, reg, eta)
+    rho = _flat_reference(reg, res.policy.shape)
+    p, _, _ = reg.br1(res.scores.reshape(-1, 20), rho)
+    np.testing.assert_array_equal(res.policy.reshape(-1, 20), p)
