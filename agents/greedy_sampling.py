@@ -23,7 +23,7 @@ import numpy as np
 from rlhf_gbpm._validation import check_scalar
 from rlhf_gbpm.errors import ConvergenceWarning
 from rlhf_gbpm.links import Link, get_link
-from rlhf_gbpm.regularizers import SeparableRegularizer
+from rlhf_gbpm.regularizers import KLRegularizer, SeparableRegularizer
 from rlhf_gbpm.skew import vec_to_skew
 
 from ._estimators import MLEEstimator, ONSEstimator
@@ -179,47 +179,84 @@ class _ChordSNE:
     """Re-solves of the SNE after a small change of the estimate, for one context per run.
 
     Between two refits the estimated payoff A changes a little, so the previous solution's
-    scores s = eta A p and the inverse G = (I - eta A J)^{-1} of the previous Newton matrix
-    (J the Jacobian of the unit best response at s) make a very good chord iteration
+    scores s = eta A p and an approximate inverse G of the Newton matrix M = I - eta A J (J the
+    Jacobian of the unit best response at s) make a very good chord iteration
     s <- s - G F(s), F(s) = s - eta A BR_1(s): each step costs two matrix-vector products per
-    run instead of a K x K factorization. G is rebuilt (one batched inverse) for the runs whose
-    residual stops shrinking fast, and runs that still do not converge fall back to
+    run instead of a K x K factorization. G is kept current by Newton-Schulz steps
+    G <- G (2 I - M G) (two K x K products, quadratic convergence to M^{-1}): one at the first
+    step of every re-solve (the new A changes M) and one whenever a step shrinks the residual
+    less than ``_RATE``; a run whose G is too far from M^{-1} for that (max |M G - I| >=
+    ``_NS_OK``) gets a fresh inverse, and runs that still do not converge fall back to
     :func:`~rlhf_gbpm.equilibrium.solve_sne`. The stopping rule is solve_sne's
     (||BR(A p) - p||_inf <= tol or F at rounding level), so both give the same policies up to
-    that tolerance.
+    that tolerance. Every decision is taken per run, so a run's numbers do not depend on the
+    runs that share its batch.
 
     Used by Greedy Sampling for separable regularizers at finite eta when every run plays
     context 0 (the setting without contexts); other cases use :class:`SNECache`.
     """
 
-    _MAX_IT = 12  # chord iterations before the fallback
-    _RATE = 0.1  # a step must shrink ||F||_inf at least this much, else G is rebuilt
+    _MAX_IT = 12  # chord steps before the fallback
+    _RATE = 0.003  # a step must shrink ||F||_inf at least this much, else G is refined
+    _STALL = 0.1  # ... and at least this much, else a residual at rounding level has stalled
+    _NS_OK = 0.5  # a Newton-Schulz step is kept if max |M G - I| < this, else G is rebuilt
+    _INNER = 1  # corrections of each chord step with the current Newton matrix
 
     def __init__(self, reg: SeparableRegularizer, eta: np.ndarray, K: int, tol: float = 1e-12):
         self.reg, self.eta, self.tol = reg, eta, tol
         B = eta.shape[0]
         self.rho = np.ascontiguousarray(reg._ref_for(np.empty((B, K))))
+        # best responses: a softmax for KL (with log rho, none for a uniform reference)
+        self._softmax = isinstance(reg, KLRegularizer)
+        if not self._softmax:
+            self._ref = self.rho
+        else:
+            self._ref = None if reg.reference is None else np.log(self.rho)
         self.s = None  # scores (B, K)
-        self.g = None  # inverse Newton matrices (B, K, K)
-        self.p = None
+        self.g = None  # approximate inverse Newton matrices (B, K, K), float32
+        self.p = None  # policies (B, K)
+        self.a = None  # payoffs of the current version (B, K, K)
         self.version = -1
-        self.stats = {"solves": 0, "iterations": 0, "rebuilt": 0, "fallback": 0}
+        self.stats = {"solves": 0, "iterations": 0, "refined": 0, "rebuilt": 0, "fallback": 0}
 
-    def _inverse(self, a, eta, s, rho):
-        """(I - eta A J(s))^{-1} for a batch, shape (n, K, K), in float32.
+    def _br(self, s: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
+        """Unit best responses BR_1(s) of the rows of s, shape (n, K).
 
-        G only preconditions the chord steps (the residual F is evaluated in float64), so
-        single precision costs nothing in accuracy and halves the inverse's and each step's
-        cost.
+        Args:
+            s: Scores, shape (n, K).
+            ref: This object's reference rows (log rho for KL, rho else; None: uniform KL),
+                shape (n, K).
         """
-        _, dd, _ = self.reg.br1(s, rho)
-        tot = dd.sum(axis=-1, keepdims=True)
-        ad = np.matmul(a, dd[:, :, None])[:, :, 0] / tot  # A d / sum(d)
+        if not self._softmax:
+            return self.reg.br1(s, ref)[0]
+        z = s if ref is None else s + ref
+        e = z - np.max(z, axis=-1, keepdims=True)
+        with np.errstate(under="ignore"):
+            np.exp(e, out=e)
+        e /= np.sum(e, axis=-1, keepdims=True)
+        return e
+
+    def _newton_matrix(self, a, eta, s, ref) -> np.ndarray:
+        """M = I - eta A J(s) for a batch, shape (n, K, K), in float32.
+
+        J = diag(d) - d d^T / sum(d) with d the best response's Jacobian diagonal (d = p for
+        KL). M and its inverse G only precondition the chord steps (the residual F is
+        evaluated in float64), so single precision costs nothing in accuracy and halves the
+        cost of the products.
+        """
+        if self._softmax:
+            dd = self._br(s, ref)
+        else:
+            _, dd, _ = self.reg.br1(s, ref)
+        # entries below 1e-20 of the largest change M by less than float32 resolves, and
+        # subnormal ones would slow every product down several times
+        dd[dd < 1e-20 * np.max(dd, axis=-1, keepdims=True)] = 0.0
+        ad = _matvec(a, dd) / dd.sum(axis=-1, keepdims=True)  # A d / sum(d)
         m = (ad[:, :, None] - a) * dd[:, None, :]
         m *= eta[:, None, None]
         K = s.shape[-1]
         m[:, np.arange(K), np.arange(K)] += 1.0
-        return np.linalg.inv(m.astype(np.float32))
+        return m.astype(np.float32)
 
     def policy(self, feats, theta, version, link) -> np.ndarray:
         """SNE policies of the estimated games, shape (B, K) (solved once per version)."""
@@ -230,8 +267,15 @@ class _ChordSNE:
             self._cold(a)
         else:
             self._chord(a)
+        self.a = a
         self.version = version
         return self.p
+
+    def dual_gap(self) -> np.ndarray:
+        """Dual gaps of the current policies in the current estimated games, shape (B,)."""
+        from rlhf_gbpm.equilibrium import _dual_gap_flat
+
+        return _dual_gap_flat(self.p, self.a, self.reg, self.eta, self.rho)[0]
 
     def _cold(self, a, idx=None):
         from rlhf_gbpm.equilibrium import solve_sne
@@ -258,37 +302,91 @@ class _ChordSNE:
         s = np.asarray(scores, dtype=float)
         ok = np.all(np.isfinite(s), axis=-1)
         s = np.where(ok[:, None], s, 0.0)
+        ref = None if self._ref is None else self._ref[idx]
+        g = np.linalg.inv(self._newton_matrix(a[idx], self.eta[idx], s, ref))
         if self.s is None:
-            self.s, self.p = s, np.array(policy, dtype=float)
-            self.g = self._inverse(a, self.eta, s, self.rho)
+            self.s, self.p, self.g = s, np.array(policy, dtype=float), g
         else:
-            self.s[idx], self.p[idx] = s, policy
-            self.g[idx] = self._inverse(a[idx], self.eta[idx], s, self.rho[idx])
+            self.s[idx], self.p[idx], self.g[idx] = s, policy, g
         self.stats["fallback"] += idx.size
 
+    def _refine(self, sel, idx, la, lg, leta, ls, lref) -> None:
+        """One Newton-Schulz step of G toward M(s)^{-1} for the live rows in mask sel.
+
+        Where G is too far from M^{-1} for the step to converge, a fresh inverse replaces it.
+        The new G is written to lg and self.g.
+        """
+        a, eta, s = la[sel], leta[sel], ls[sel]
+        ref = None if lref is None else lref[sel]
+        m = self._newton_matrix(a, eta, s, ref)
+        g = lg[sel]
+        e = np.matmul(m, g)  # M G - I after the next line
+        K = s.shape[-1]
+        e[:, np.arange(K), np.arange(K)] -= 1.0
+        new = g - np.matmul(g, e)  # G (2 I - M G)
+        far = ~(np.max(np.abs(e), axis=(-1, -2)) < self._NS_OK)
+        if np.any(far):
+            new[far] = np.linalg.inv(m[far])
+            self.stats["rebuilt"] += int(np.count_nonzero(far))
+        self.stats["refined"] += int(np.count_nonzero(sel))
+        lg[sel] = new
+        if lg is not self.g:
+            self.g[idx[sel]] = new
+
+    def _br_jac(self, s, ref) -> tuple[np.ndarray, np.ndarray]:
+        """Best responses p and the Jacobian diagonal d (d = p for KL), shapes (n, K)."""
+        if self._softmax:
+            p = self._br(s, ref)
+            return p, p
+        p, d, _ = self.reg.br1(s, ref)
+        return p, d
+
+    def _step(self, a, g, eta, p, d, y, f, hold) -> np.ndarray:
+        """Chord step h ~ M^{-1} F with ``_INNER`` corrections h += G (F - M h), shape (n, K).
+
+        M = I - eta A J (J = diag(d) - d d^T / sum(d)) is the exact Newton matrix at the
+        current scores, applied in O(K^2) (one product with A), so each correction squares
+        the chord's contraction ||I - G M|| at the cost of two matrix-vector products.
+        Rows in mask ``hold`` take no step.
+        """
+        h = _matvec(g, f.astype(np.float32)).astype(float)
+        if self._softmax:
+            w = y  # eta A d / sum(d) with d = p
+        else:
+            w = _matvec(a, d)
+            w *= (eta / d.sum(axis=-1))[:, None]
+        for _ in range(self._INNER):
+            mh = _matvec(a, d * h)
+            mh *= -eta[:, None]
+            mh += h
+            mh += w * np.sum(d * h, axis=-1, keepdims=True)  # M h
+            r = f - mh
+            r[hold] = 0.0
+            h += _matvec(g, r.astype(np.float32))
+        return h
+
     def _chord(self, a):
-        reg, tol = self.reg, self.tol
+        tol = self.tol
         K = self.s.shape[-1]
         self.stats["solves"] += 1
         # working copies of the runs still iterating; compacted when half of them are done
         idx = np.arange(self.s.shape[0])
-        la, lg, lrho, leta = a, self.g, self.rho, self.eta
+        la, lg, leta, lref = a, self.g, self.eta, self._ref
         ls = self.s.copy()
         lmax = np.max(np.abs(a), axis=(-1, -2))
         fn_prev = np.full(idx.size, np.inf)
         live = np.ones(idx.size, dtype=bool)
         for _ in range(self._MAX_IT):
-            p, _, _ = reg.br1(ls, lrho)
-            y = np.matmul(la, p[:, :, None])[:, :, 0]
+            p, d = self._br_jac(ls, lref)
+            y = _matvec(la, p)
             y *= leta[:, None]  # eta A p
             f = ls - y
             fn = np.max(np.abs(f), axis=-1)
-            q, _, _ = reg.br1(y, lrho)
-            pres = np.max(np.abs(q - p), axis=-1)
+            pres = np.max(np.abs(self._br(y, lref) - p), axis=-1)
             noise = 64.0 * _EPS * (np.max(np.abs(ls), axis=-1) + leta * lmax * np.sqrt(K) + 1.0)
-            slow = ~(fn <= self._RATE * fn_prev)
+            stall = ~(fn <= self._STALL * fn_prev) & (fn <= 1e3 * noise)
             # converged, or stalled at the rounding level (solve_sne's rule)
-            done = live & ((pres <= tol) | (fn <= noise) | (slow & (fn <= 1e3 * noise)))
+            done = live & ((pres <= tol) | (fn <= noise) | stall)
             if np.any(done):
                 self.p[idx[done]] = p[done]
                 self.s[idx[done]] = ls[done]
@@ -296,41 +394,50 @@ class _ChordSNE:
             n_live = int(np.count_nonzero(live))
             if n_live == 0:
                 return
-            slow &= live
-            f[~live] = 0.0
-            f[~np.all(np.isfinite(f), axis=-1)] = 0.0  # no step; rebuilt below
-            if np.any(slow):
-                new = self._inverse(la[slow], leta[slow], ls[slow], lrho[slow])
-                self.g[idx[slow]] = new
-                if lg is not self.g:
-                    lg[slow] = new
-                self.stats["rebuilt"] += int(np.count_nonzero(slow))
-            ls -= np.matmul(lg, f.astype(np.float32)[:, :, None])[:, :, 0]
+            hold = ~live | ~np.all(np.isfinite(f), axis=-1)  # no step (G is refined below)
+            f[hold] = 0.0
+            refine = live & ~(fn <= self._RATE * fn_prev)
+            if np.any(refine):
+                self._refine(refine, idx, la, lg, leta, ls, lref)
+            ls -= self._step(la, lg, leta, p, d, y, f, hold)
             fn_prev = fn
             self.stats["iterations"] += n_live
             if 2 * n_live <= idx.size:
-                idx, la, lg, lrho, leta, ls, lmax, fn_prev = (
-                    x[live] for x in (idx, la, lg, lrho, leta, ls, lmax, fn_prev))
+                lref = None if lref is None else lref[live]
+                idx, la, lg, leta, ls, lmax, fn_prev = (
+                    x[live] for x in (idx, la, lg, leta, ls, lmax, fn_prev))
                 live = np.ones(idx.size, dtype=bool)
         todo = idx[live]
         self.s[todo] = ls[live]
         self._cold(a, todo)
 
 
-def _payoff(feats: np.ndarray, theta: np.ndarray, link: Link) -> np.ndarray:
-    """Estimated payoffs mu(Phi Theta Phi^T) - 1/2, shape (B, K, K), exactly skew.
+def _matvec(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched products m v, m: (n, K, K), v: (n, K) -> (n, K) (BLAS, one run at a time)."""
+    return np.matmul(m, v[:, :, None])[:, :, 0]
 
-    For the logistic link, mu(z) - 1/2 = tanh(z / 2) / 2 on the skew part of z, which is
-    five times cheaper than expit plus the skew projection of ``payoff_matrix`` (equal to
-    it up to rounding); other links go through ``payoff_matrix``.
+
+def _payoff(feats: np.ndarray, theta: np.ndarray, link: Link) -> np.ndarray:
+    """Estimated payoffs mu(Phi Theta Phi^T) - 1/2, shape (B, K, K).
+
+    For the logistic link and a skew Theta, mu(z) - 1/2 = tanh(z / 2) / 2 is odd in z, so the
+    payoffs are skew up to the rounding of the products (|A + A^T| ~ 1e-17); this is six
+    times cheaper than expit plus the skew projection of ``payoff_matrix`` and equal to it
+    up to rounding. Other links go through ``payoff_matrix`` (exactly skew).
+
+    Args:
+        feats: Features Phi, shape (B, K, d).
+        theta: Skew estimates Theta, shape (B, d, d).
+        link: The link.
     """
     if link.name != "logistic":
         from rlhf_gbpm.preference import payoff_matrix
 
         return payoff_matrix(feats, theta, link, validate=False)
-    z = np.matmul(np.matmul(feats, theta), np.swapaxes(feats, -1, -2))
-    a = z - np.swapaxes(z, -1, -2)  # 2 x the skew part
-    a *= 0.25
+    # Phi (Theta / 2) Phi^T (the scaling by a power of two is exact), with Phi^T contiguous:
+    # the product is twice as fast as on the transposed view
+    a = np.matmul(np.matmul(feats, 0.5 * theta),
+                  np.ascontiguousarray(np.swapaxes(feats, -1, -2)))
     np.tanh(a, out=a)
     a *= 0.5
     return a
