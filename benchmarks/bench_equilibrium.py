@@ -161,6 +161,8 @@ def main():
                         help="timings are the median of this many runs (cvxpy at K = 1000: 1)")
     parser.add_argument("--all-cvxpy", action="store_true",
                         help="also time cvxpy on KL with K = 1000 (about 7 minutes)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 200, 1000],
+                        help="the numbers of actions K to run (of 20, 200, 1000)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="keep glibc's default mmap threshold (freed heap returned)")
     args = parser.parse_args()
@@ -175,7 +177,7 @@ def main():
     rows = []
     print(HEADER)
     with threadpool_limits(1):  # one core for every method
-        for K, B, n_cvx, n_sp in configs:
+        for K, B, n_cvx, n_sp in (c for c in configs if c[0] in args.sizes):
             for name in ("kl", "l2", "tsallis_half"):
                 for eta in (0.01, 1.0, 100.0):
                     skip_cvx = K == 1000 and name == "kl" and not args.all_cvxpy

@@ -224,9 +224,10 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
     growth = np.full(B, _GROWTH0)
     a_max = np.max(np.abs(A), axis=(-1, -2))
 
-    def predict(idx, tp, sp, tn):
-        # tangent predictor along s*(t): ds/dt = (I - M(t) J)^{-1} (dM/dt) p
-        p, d, _ = prob.reg.br1(sp, rho[idx])
+    def predict(idx, tp, sp, tn, pd=None):
+        # tangent predictor along s*(t): ds/dt = (I - M(t) J)^{-1} (dM/dt) p, with
+        # (p, d) = BR_1(sp) and its Jacobian diagonal (``pd`` when the caller has them)
+        p, d = pd if pd is not None else prob.reg.br1(sp, rho[idx])[:2]
         tangent = prob.dmvec(idx, p)
         if np.any(tp > 0) or not np.all(prob.cold[idx]):  # M(0) = 0 on a cold path
             tangent = prob.jsolve(idx, tp, d, tangent)
@@ -273,7 +274,8 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
             t_prev[idx] = t_cur[idx]
             s_prev[idx] = s[idx]
             t_cur[idx] = np.minimum(1.0, t_cur[idx] * growth[idx])
-            s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_cur[idx])
+            s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_cur[idx],
+                             (p[conv_stage], d[conv_stage]))
             stage_it[idx] = 0
             cached[idx] = False
         step = ~(conv_final | conv_stage)
