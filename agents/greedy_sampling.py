@@ -145,6 +145,20 @@ class GreedySampling(Agent):
         """Estimate used by the greedy policy, shape (B, d, d)."""
         return vec_to_skew(self.theta_vec_, self.d_)
 
+    @property
+    def ne_residual_(self) -> np.ndarray | None:
+        """Dual gap of the greedy policy in the game of the current estimate, shape (B,).
+
+        The runner's NE residual DGap_eta(pi_hat) at this round's features, computed from the
+        payoff cached by the SNE re-solve. None where that solver is not in use (contexts,
+        a non-separable regularizer, eta = inf), before the first refit, or between a refit
+        and the next ``act``; the runner then computes the gap itself.
+        """
+        warm = getattr(self, "_warm", None)
+        if warm is None or self.version_ == 0 or warm.version != self.version_:
+            return None
+        return warm.dual_gap()
+
     def greedy_policy(self, feats, ctx) -> np.ndarray:
         """The greedy policy pi_hat at the given contexts, shape (B, K).
 
@@ -230,7 +244,7 @@ class _ChordSNE:
         if not self._softmax:
             return self.reg.br1(s, ref)[0]
         z = s if ref is None else s + ref
-        e = z - np.max(z, axis=-1, keepdims=True)
+        e = z - _rowmax(z)[:, None]
         with np.errstate(under="ignore"):
             np.exp(e, out=e)
         e /= np.sum(e, axis=-1, keepdims=True)
@@ -373,7 +387,7 @@ class _ChordSNE:
         idx = np.arange(self.s.shape[0])
         la, lg, leta, lref = a, self.g, self.eta, self._ref
         ls = self.s.copy()
-        lmax = np.max(np.abs(a), axis=(-1, -2))
+        lscale = self.eta * np.max(np.abs(a), axis=(-1, -2)) * np.sqrt(K) + 1.0  # noise level
         fn_prev = np.full(idx.size, np.inf)
         live = np.ones(idx.size, dtype=bool)
         for _ in range(self._MAX_IT):
@@ -381,9 +395,9 @@ class _ChordSNE:
             y = _matvec(la, p)
             y *= leta[:, None]  # eta A p
             f = ls - y
-            fn = np.max(np.abs(f), axis=-1)
-            pres = np.max(np.abs(self._br(y, lref) - p), axis=-1)
-            noise = 64.0 * _EPS * (np.max(np.abs(ls), axis=-1) + leta * lmax * np.sqrt(K) + 1.0)
+            fn = _absmax(f)  # NaN or inf for a non-finite row
+            pres = _absmax(self._br(y, lref) - p)
+            noise = 64.0 * _EPS * (_absmax(ls) + lscale)
             stall = ~(fn <= self._STALL * fn_prev) & (fn <= 1e3 * noise)
             # converged, or stalled at the rounding level (solve_sne's rule)
             done = live & ((pres <= tol) | (fn <= noise) | stall)
@@ -394,7 +408,7 @@ class _ChordSNE:
             n_live = int(np.count_nonzero(live))
             if n_live == 0:
                 return
-            hold = ~live | ~np.all(np.isfinite(f), axis=-1)  # no step (G is refined below)
+            hold = ~live | ~np.isfinite(fn)  # no step (G is refined below)
             f[hold] = 0.0
             refine = live & ~(fn <= self._RATE * fn_prev)
             if np.any(refine):
@@ -404,12 +418,30 @@ class _ChordSNE:
             self.stats["iterations"] += n_live
             if 2 * n_live <= idx.size:
                 lref = None if lref is None else lref[live]
-                idx, la, lg, leta, ls, lmax, fn_prev = (
-                    x[live] for x in (idx, la, lg, leta, ls, lmax, fn_prev))
+                idx, la, lg, leta, ls, lscale, fn_prev = (
+                    x[live] for x in (idx, la, lg, leta, ls, lscale, fn_prev))
                 live = np.ones(idx.size, dtype=bool)
         todo = idx[live]
         self.s[todo] = ls[live]
         self._cold(a, todo)
+
+
+# Row maxima of (n, K) arrays on a transposed copy: numpy reduces a short last axis row by
+# row (about 55 ns per row at K = 20-40), a leading axis with vectorized elementwise maxima
+# (2-3x faster overall). A maximum is exact, so a row's result does not depend on the other
+# rows; sums keep np.sum along the last axis (pairwise per row, the same for any batch).
+
+
+def _rowmax(x: np.ndarray) -> np.ndarray:
+    """Row maxima of x (n, K), shape (n,)."""
+    return np.ascontiguousarray(x.T).max(axis=0)
+
+
+def _absmax(x: np.ndarray) -> np.ndarray:
+    """Row infinity norms of x (n, K), shape (n,) (NaN for a row with a NaN)."""
+    buf = np.empty(x.shape[::-1])
+    np.abs(x.T, out=buf)
+    return buf.max(axis=0)
 
 
 def _matvec(m: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -106,6 +106,49 @@ def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
         assert chord.stats["fallback"] > 2 * etas.size
 
 
+def test_chord_dual_gap_is_the_public_dual_gap():
+    """_ChordSNE.dual_gap (cached payoff, no validation) equals dual_gap on payoff_matrix, at
+    the solved policies (gaps ~0) and at arbitrary policies put in their place."""
+    reg = get_regularizer("kl")
+    etas = np.array([0.01, 1.0, 30.0, 1000.0])
+    K = 12
+    runs = [_games(K, 3, seed) for seed in range(etas.size)]
+    feats = np.stack([f for f, _ in runs])
+    thetas = np.stack([t for _, t in runs], axis=1)
+    link = get_link("logistic")
+    chord = _ChordSNE(reg, etas, K)
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    rng = np.random.default_rng(3)
+    for version, theta in enumerate(thetas, start=1):
+        p = chord.policy(feats, theta, version, link)
+        a = payoff_matrix(feats, vec_to_skew(theta, 5), link)
+        np.testing.assert_allclose(chord.dual_gap(), dual_gap(p, a, reg, etas), rtol=0,
+                                   atol=1e-14)
+        q = rng.dirichlet(np.ones(K), size=etas.size)
+        chord.p = q
+        np.testing.assert_allclose(chord.dual_gap(), dual_gap(q, a, reg, etas), rtol=1e-10)
+        chord.p = p
+
+
+def test_payoff_equals_payoff_matrix():
+    """The tanh form of the logistic payoff equals payoff_matrix and is skew to rounding."""
+    from rlhf_gbpm.agents.greedy_sampling import _payoff
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    feats, thetas = _games(30, 4, 7)
+    link = get_link("logistic")
+    theta = vec_to_skew(thetas * 3.0, 5)  # (4, 5, 5): payoffs up to saturation
+    f = np.broadcast_to(feats, (4,) + feats.shape)
+    a = _payoff(f, theta, link)
+    want = payoff_matrix(f, theta, link)
+    np.testing.assert_allclose(a, want, rtol=0, atol=1e-15)  # a few ulps of 0.5
+    assert np.max(np.abs(a + np.swapaxes(a, -1, -2))) <= 1e-15
+    assert np.max(np.abs(a)) > 0.4
+
+
 def test_engine_one_context_payoff_view():
     env = GBPMDuelVectorEnv(num_envs=3, d=4, K=6, rank=1, S=3.0)
     env.reset(seed=[5, 6, 7])

@@ -121,6 +121,39 @@ def test_refresh_period_holds_the_policy_between_refits():
         assert changed == (t % 3 == 0)
 
 
+def test_ne_residual_is_the_runners_dual_gap():
+    """ne_residual_ (from the re-solve's cached payoff) equals the runner's own formula:
+    the public dual_gap of the played policy in payoff_matrix of theta_ at this round."""
+    from types import SimpleNamespace
+
+    from rlhf_gbpm.experiments.runner import _ne_residual
+
+    etas = np.array([0.05, 1.0, 30.0, 1000.0])
+    seeds = [0, 1, 2, 3]
+    T = 30
+    env = GBPMDuelVectorEnv(num_envs=4, d=4, K=8, rank=1, S=4.0, horizon=T, max_episode_steps=T)
+    agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=2, S=4.0)
+    agent.reset(seed=seeds)
+    obs, _ = env.reset(seed=seeds)
+    checked = 0
+    for t in range(T):
+        action = agent.act(obs)
+        value = agent.ne_residual_
+        if agent.version_ == 0:
+            assert value is None  # pi_hat = rho before the first refit: the runner's job
+        else:
+            runner_view = SimpleNamespace(theta_=agent.theta_, _link=agent._link)
+            expected = _ne_residual(runner_view, obs, action, agent.regularizer_, etas)
+            np.testing.assert_allclose(value, expected, rtol=0, atol=1e-13)
+            checked += 1
+        obs_next, reward, _, _, _ = env.step(action)
+        agent.update(obs, action, reward)
+        if t % 2 == 1:
+            assert agent.ne_residual_ is None  # refit, not yet re-solved
+        obs = obs_next
+    assert checked == T - 2
+
+
 def test_log_regime_small_eta_sqrt_regime_large_eta_and_regret_linear_in_eta():
     """Authors' setting (d = 5, K = 20, r = 1, S = 5, logistic, KL to uniform, rho uniform,
     ONS, refresh 2), a cheap version of spec 6.2: T = 2000 instead of 10^4, 6 seeds.
