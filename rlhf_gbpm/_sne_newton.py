@@ -2,7 +2,8 @@
 
 Used by :func:`rlhf_gbpm.equilibrium.solve_sne`; see that module's docstring and
 ``docs/core.md`` for the method (Newton on F(s; t) = s - M(t) BR_1(s) with an Armijo line
-search on ||F||^2 inside a homotopy t: 0 -> 1 from a known root).
+search on ||F||^2; every problem first tries the target t = 1 directly and falls back to a
+homotopy t: 0 -> 1 from a known root where that fails).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ _EPS = np.finfo(float).eps
 _STAGE_TOL = 1e-2  # relative score residual that ends an intermediate continuation stage
 _STAGE_MAXIT = 15  # Newton iterations allowed per continuation stage
 _LS_MAXHALF = 8  # step halvings before the line search gives up
-_COLD_ETA = 30.0  # a cold start solves at min(eta, _COLD_ETA) first, then continues
+_DIRECT_ETA = 1e3  # cold starts up to this eta try damped Newton at the target directly
+_COLD_ETA = 30.0  # other cold starts (and failed direct ones) continue from min(eta, this)
 _GROWTH0 = 10.0  # initial continuation factor
 _WARM_TO_COLD = True  # a failed direct warm step restarts cold instead of walking the warm path
 _THREADED_K = 512  # above this K the Newton solves keep BLAS's threads
@@ -120,11 +122,14 @@ def single_thread_blas(K: int):
 class NewtonProblems:
     """Flat batch of finite-eta problems on the homotopy F(s; t) = s - M(t) BR_1(s).
 
-    M(1) = eta A is the target. Cold problems follow M(t) = t eta A from the known root s = 0
-    at t = 0 (eta-continuation). Warm problems follow M(t) = eta A + (1 - t) (r v^T - v r^T)
-    with r = s0 - eta A p0, v = p0 / ||p0||^2 and p0 = BR_1(s0), s0 shifted so p0^T s0 = 0:
-    M(0) is skew and s0 is its root, so any warm start is the exact solution of a nearby
-    skew game, and the Jacobian I - M(t) J stays invertible along the whole path.
+    M(1) = eta A is the target, which every problem first tries directly (t = 1). Cold
+    problems start from s = 0 (the reference policy) or from the linear predictor
+    eta A BR_1(0), whichever has the smaller residual, and where the direct solve fails they
+    follow M(t) = t eta A from the known root s = 0 at t = 0 (eta-continuation). Warm
+    problems follow M(t) = eta A + (1 - t) (r v^T - v r^T) with r = s0 - eta A p0,
+    v = p0 / ||p0||^2 and p0 = BR_1(s0), s0 shifted so p0^T s0 = 0: M(0) is skew and s0 is
+    its root, so any warm start is the exact solution of a nearby skew game, and the
+    Jacobian I - M(t) J stays invertible along the whole path.
     """
 
     def __init__(self, A, eta, reg: SeparableRegularizer, rho, s0=None):
@@ -220,7 +225,9 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
     stage_it = np.zeros(B, dtype=int)
     t_prev = np.zeros(B)
     s_prev = prob.s_start.copy()
-    t_cur = np.where(prob.cold, np.minimum(1.0, _COLD_ETA / eta), 1.0)
+    # cold problems with eta <= _DIRECT_ETA and warm ones try the target t = 1 directly
+    direct = prob.cold & (eta <= _DIRECT_ETA)
+    t_cur = np.where(prob.cold & ~direct, np.minimum(1.0, _COLD_ETA / eta), 1.0)
     growth = np.full(B, _GROWTH0)
     a_max = np.max(np.abs(A), axis=(-1, -2))
 
@@ -233,7 +240,26 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
             tangent = prob.jsolve(idx, tp, d, tangent)
         return sp + (tn - tp)[:, None] * tangent
 
-    s = predict(np.arange(B), t_prev, s_prev, t_cur)
+    # BR_1 at the start; a direct cold start picks s = 0 or the linear predictor at its first
+    # residual (``choose``, below)
+    p_start, d_start, _ = prob.reg.br1(s_prev, rho)
+    s = predict(np.arange(B), t_prev, s_prev, t_cur, (p_start, d_start))
+    choose = direct.copy()
+
+    def restart_cold(idx):
+        # a warm start whose direct step failed starts cold (as above)
+        prob.make_cold(idx)
+        s_prev[idx] = 0.0
+        p_start[idx], d_start[idx], _ = prob.reg.br1(s_prev[idx], rho[idx])
+        direct[idx] = choose[idx] = eta[idx] <= _DIRECT_ETA
+        continuation(idx, np.where(direct[idx], 1.0, np.minimum(1.0, _COLD_ETA / eta[idx])))
+
+    def continuation(idx, t_new):
+        # from s = 0 at t = 0 to t_new by the (linear) predictor
+        s_prev[idx] = 0.0
+        t_cur[idx] = t_new
+        s[idx] = predict(idx, t_prev[idx], s_prev[idx], t_new, (p_start[idx], d_start[idx]))
+        stage_it[idx] = 0
     # residual, policy and Jacobian diagonal at s, kept from the line search's accepted step
     cached = np.zeros(B, dtype=bool)
     cache_f, cache_p, cache_d = np.zeros((B, K)), np.zeros((B, K)), np.zeros((B, K))
@@ -249,6 +275,17 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
         stale = ~cached[act]
         if np.any(stale):
             F[stale], p[stale], d[stale] = prob.residual(act[stale], sa[stale], ta[stale])
+        pick = choose[act]
+        if np.any(pick):
+            # a cold start stays at s = 0 unless the linear predictor s1 = eta A BR_1(0) has
+            # the smaller residual (small eta); F(0) = -s1, BR_1(0) is kept from the start
+            zero = pick & ~(np.max(np.abs(F), axis=-1) < np.max(np.abs(sa), axis=-1))
+            if np.any(zero):
+                rows = act[zero]
+                F[zero], p[zero], d[zero] = -sa[zero], p_start[rows], d_start[rows]
+                sa[zero] = 0.0
+                s[rows] = 0.0
+            choose[act[pick]] = False
         bad = ~np.all(np.isfinite(F), axis=-1)
         if np.any(bad):
             status[act[bad]] = 4
@@ -298,13 +335,14 @@ def newton_solve(prob: NewtonProblems, *, tol: float, max_iter: int, callback: C
                 # _WARM_TO_COLD is set (its homotopy can be long for piecewise-linear maps)
                 restart = bad[(~prob.cold[bad]) & (t_prev[bad] == 0) & _WARM_TO_COLD]
                 if restart.size:
-                    prob.make_cold(restart)
-                    s_prev[restart] = 0.0
-                    t_cur[restart] = np.minimum(1.0, _COLD_ETA / eta[restart])
-                    s[restart] = predict(restart, t_prev[restart], s_prev[restart],
-                                         t_cur[restart])
-                    stage_it[restart] = 0
+                    restart_cold(restart)
                     bad = np.setdiff1d(bad, restart)
+                # a failed direct cold attempt continues from min(eta, _COLD_ETA)
+                cont = bad[direct[bad] & (eta[bad] > _COLD_ETA)]
+                direct[bad] = False
+                if cont.size:
+                    continuation(cont, _COLD_ETA / eta[cont])
+                    bad = np.setdiff1d(bad, cont)
                 if bad.size:
                     _shrink_stage(bad, t_prev, t_cur, growth, s, s_prev, stage_it, status,
                                   predict)

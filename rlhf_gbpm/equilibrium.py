@@ -17,12 +17,15 @@ BR_1(s) = argmax_q <q, s> - psi(q), so that p = BR_1(s). The SNE is the root of
 The Jacobian of BR_1 is J = diag(d) - d d^T / sum(d) (symmetric PSD, d_i = h_i'), so the
 eigenvalues of A J are imaginary and I - eta A J is always invertible: Newton's method in
 score space is well defined at every eta. It is globalized by a backtracking line search on
-||F||^2 inside a homotopy from a known root: cold starts follow eta-continuation along
-s*(eta) (tangent predictor, Newton corrector, steps that shrink after a failure and grow after
-a success); warm starts follow a path of skew games whose first member has the warm start as
-its exact solution (``rlhf_gbpm._sne_newton``). Everything is batched: every problem of the
-batch has its own eta, continuation stage and step length. eta = inf is solved by a linear
-program per problem (scipy HiGHS). See ``docs/core.md`` for the details and measurements.
+||F||^2: a cold start with eta <= 1e3 first runs it at the target directly, from s = 0 (the
+reference policy) or from the linear predictor eta A BR_1(0), whichever has the smaller
+residual; otherwise, and where that fails, it runs inside a homotopy from a known root:
+eta-continuation along s*(eta) (tangent predictor, Newton corrector, steps that shrink after
+a failure and grow after a success). Warm starts follow a path of skew games whose first
+member has the warm start as its exact solution (``rlhf_gbpm._sne_newton``). Everything is
+batched: every problem of the batch has its own eta, continuation stage and step length.
+eta = inf is solved by a linear program per problem (scipy HiGHS). See ``docs/core.md`` for
+the details and measurements.
 
 References:
     Lee, Hong, Jun, Yun, Yun. "Regularized Online RLHF with Generalized Bilinear

@@ -486,3 +486,20 @@ def test_policy_is_best_response_of_returned_scores(name):
     rho = _flat_reference(reg, res.policy.shape)
     p, _, _ = reg.br1(res.scores.reshape(-1, 20), rho)
     np.testing.assert_array_equal(res.policy.reshape(-1, 20), p)
+
+
+@pytest.mark.parametrize("name", ["kl", "l2", "tsallis_half", "chi2"])
+def test_direct_cold_start_matches_continuation(name, monkeypatch):
+    """Cold starts up to eta = 1e3 try Newton at the target directly (from s = 0 or the
+    linear predictor); the policies equal those of the eta-continuation path they replace."""
+    from rlhf_gbpm import _sne_newton
+
+    games = payoffs(20, n_random=3)
+    reg = make_reg(name, {}, 20)
+    eta = np.array([1e-2, 3.0, 1e2, 1e3])[:, None]
+    direct = solve_sne(games, reg, eta)
+    monkeypatch.setattr(_sne_newton, "_DIRECT_ETA", 0.0)  # every cold start continues
+    path = solve_sne(games, reg, eta)
+    assert np.all(direct.success) and np.all(path.success)
+    assert np.max(direct.residual) <= 1e-11
+    np.testing.assert_allclose(direct.policy, path.policy, rtol=0, atol=2e-12)
