@@ -266,11 +266,13 @@ class _ChordSNE:
         # subnormal ones would slow every product down several times
         dd[dd < 1e-20 * np.max(dd, axis=-1, keepdims=True)] = 0.0
         ad = _matvec(a, dd) / dd.sum(axis=-1, keepdims=True)  # A d / sum(d)
-        m = (ad[:, :, None] - a) * dd[:, None, :]
-        m *= eta[:, None, None]
+        # M_ij = delta_ij + eta d_j (ad_i - a_ij), assembled in float32 (three passes)
+        m = a.astype(np.float32)
+        np.subtract(ad.astype(np.float32)[:, :, None], m, out=m)
+        m *= (eta[:, None] * dd).astype(np.float32)[:, None, :]
         K = s.shape[-1]
         m[:, np.arange(K), np.arange(K)] += 1.0
-        return m.astype(np.float32)
+        return m
 
     def policy(self, feats, theta, version, link) -> np.ndarray:
         """SNE policies of the estimated games, shape (B, K) (solved once per version)."""
@@ -337,8 +339,9 @@ class _ChordSNE:
         e = np.matmul(m, g)  # M G - I after the next line
         K = s.shape[-1]
         e[:, np.arange(K), np.arange(K)] -= 1.0
-        new = g - np.matmul(g, e)  # G (2 I - M G)
-        far = ~(np.max(np.abs(e), axis=(-1, -2)) < self._NS_OK)
+        far = ~(np.maximum(e.max(axis=(-1, -2)), -e.min(axis=(-1, -2))) < self._NS_OK)
+        new = np.matmul(g, e)
+        np.subtract(g, new, out=new)  # G (2 I - M G)
         if np.any(far):
             new[far] = np.linalg.inv(m[far])
             self.stats["rebuilt"] += int(np.count_nonzero(far))
