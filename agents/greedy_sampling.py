@@ -136,6 +136,7 @@ class GreedySampling(Agent):
         self.theta_vec_ = np.zeros((B, d * (d - 1) // 2))
         self.version_ = 0
         self._warm = None
+        self._played_warm = False  # the last greedy policy came from self._warm
         if (self._context_kind == "finite" and isinstance(self.regularizer_, SeparableRegularizer)
                 and np.all(np.isfinite(self.eta_))):
             self._warm = _ChordSNE(self.regularizer_, self.eta_, K)
@@ -150,12 +151,13 @@ class GreedySampling(Agent):
         """Dual gap of the greedy policy in the game of the current estimate, shape (B,).
 
         The runner's NE residual DGap_eta(pi_hat) at this round's features, computed from the
-        payoff cached by the SNE re-solve. None where that solver is not in use (contexts,
-        a non-separable regularizer, eta = inf), before the first refit, or between a refit
-        and the next ``act``; the runner then computes the gap itself.
+        payoff cached by the SNE re-solve. None where the last greedy policy did not come
+        from that solver (a context other than 0, a non-separable regularizer, eta = inf,
+        before the first refit) or between a refit and the next ``act``; the runner then
+        computes the gap itself.
         """
         warm = getattr(self, "_warm", None)
-        if warm is None or self.version_ == 0 or warm.version != self.version_:
+        if warm is None or not self._played_warm or warm.version != self.version_:
             return None
         return warm.dual_gap()
 
@@ -169,9 +171,10 @@ class GreedySampling(Agent):
         Returns:
             rho before the first refit, else the SNE of the estimated game.
         """
+        self._played_warm = self.version_ > 0 and self._warm is not None and np.all(ctx == 0)
         if self.version_ == 0:
             return self.exploration_
-        if self._warm is not None and np.all(ctx == 0):
+        if self._played_warm:
             return self._warm.policy(feats, self.theta_vec_, self.version_, self._link)
         return self._cache.get(
             feats, ctx, self.theta_vec_, np.full(self.num_runs_, self.version_),

@@ -154,6 +154,28 @@ def test_ne_residual_is_the_runners_dual_gap():
     assert checked == T - 2
 
 
+def test_ne_residual_is_left_to_the_runner_with_contexts():
+    """With several contexts the greedy policy of a round may come from the per-context
+    cache, whose game the re-solve's payoff is not: ne_residual_ is then None."""
+    etas = np.array([0.5, 20.0])
+    env = GBPMDuelVectorEnv(num_envs=2, d=4, K=6, rank=1, S=3.0, contexts=3, horizon=20,
+                            max_episode_steps=20)
+    agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=1, S=3.0)
+    agent.reset(seed=[5, 6])
+    obs, _ = env.reset(seed=[5, 6])
+    seen = set()
+    for _ in range(20):
+        action = agent.act(obs)
+        all_zero = bool(np.all(obs["context"] == 0))
+        seen.add(all_zero)
+        if not all_zero:
+            assert agent.ne_residual_ is None
+        obs_next, reward, _, _, _ = env.step(action)
+        agent.update(obs, action, reward)
+        obs = obs_next
+    assert False in seen
+
+
 def test_log_regime_small_eta_sqrt_regime_large_eta_and_regret_linear_in_eta():
     """Authors' setting (d = 5, K = 20, r = 1, S = 5, logistic, KL to uniform, rho uniform,
     ONS, refresh 2), a cheap version of spec 6.2: T = 2000 instead of 10^4, 6 seeds.
