@@ -216,7 +216,7 @@ class _ChordSNE:
     _MAX_IT = 12  # chord steps before the fallback
     _RATE = 0.003  # a step must shrink ||F||_inf at least this much, else G is refined
     _STALL = 0.1  # ... and at least this much, else a residual at rounding level has stalled
-    _NS_OK = 0.5  # a Newton-Schulz step is kept if max |M G - I| < this, else G is rebuilt
+    _NS_OK = 0.9  # a Newton-Schulz step is kept if max |M G - I| < this, else G is rebuilt
     _INNER = 1  # corrections of each chord step with the current Newton matrix
 
     def __init__(self, reg: SeparableRegularizer, eta: np.ndarray, K: int, tol: float = 1e-12):
