@@ -198,16 +198,17 @@ class _ChordSNE:
     Between two refits the estimated payoff A changes a little, so the previous solution's
     scores s = eta A p and an approximate inverse G of the Newton matrix M = I - eta A J (J the
     Jacobian of the unit best response at s) make a very good chord iteration
-    s <- s - G F(s), F(s) = s - eta A BR_1(s): each step costs two matrix-vector products per
-    run instead of a K x K factorization. G is kept current by Newton-Schulz steps
-    G <- G (2 I - M G) (two K x K products, quadratic convergence to M^{-1}): one at the first
-    step of every re-solve (the new A changes M) and one whenever a step shrinks the residual
-    less than ``_RATE``; a run whose G is too far from M^{-1} for that (max |M G - I| >=
-    ``_NS_OK``) gets a fresh inverse, and runs that still do not converge fall back to
-    :func:`~rlhf_gbpm.equilibrium.solve_sne`. The stopping rule is solve_sne's
-    (||BR(A p) - p||_inf <= tol or F at rounding level), so both give the same policies up to
-    that tolerance. Every decision is taken per run, so a run's numbers do not depend on the
-    runs that share its batch.
+    s <- s - h, h ~ M^{-1} F(s), F(s) = s - eta A BR_1(s), with no K x K factorization:
+    h = G F is corrected once with the exact Newton matrix of the current scores and payoff,
+    h += G (F - M h) (M h costs one product with A), which squares the contraction
+    ||I - G M||; a step costs four matrix-vector products per run. G is kept current by a
+    Newton-Schulz step G <- G (2 I - M G) (two K x K products, quadratic convergence to
+    M^{-1}) for the runs whose step shrinks ||F||_inf less than ``_RATE``; a run whose G is
+    too far from M^{-1} for that (max |M G - I| >= ``_NS_OK``) gets a fresh inverse, and runs
+    that still do not converge fall back to :func:`~rlhf_gbpm.equilibrium.solve_sne`. The
+    stopping rule is solve_sne's (||BR(A p) - p||_inf <= tol or F at rounding level), so both
+    give the same policies up to that tolerance. Every decision is taken per run, so a run's
+    numbers do not depend on the runs that share its batch.
 
     Used by Greedy Sampling for separable regularizers at finite eta when every run plays
     context 0 (the setting without contexts); other cases use :class:`SNECache`.

@@ -106,6 +106,37 @@ def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
         assert chord.stats["fallback"] > 2 * etas.size
 
 
+@pytest.mark.parametrize("name", ["kl", "l2"])
+def test_chord_refinements_keep_the_stopping_rule(name):
+    """Along drifting games with jumps the re-solve takes Newton-Schulz refinements and
+    fresh inverses of G; every returned policy meets solve_sne's rule in the game of
+    payoff_matrix (checked with the regularizer's own best response): ||BR(eta A p) - p||_inf
+    <= 1e-12, or the score residual ||s - eta A p||_inf at rounding level (large eta)."""
+    reg = get_regularizer(name)
+    etas = np.array([0.01, 1.0, 30.0, 1000.0])
+    K = 15
+    runs = [_games(K, 10, seed) for seed in range(etas.size)]
+    feats = np.stack([f for f, _ in runs])
+    thetas = np.stack([t for _, t in runs], axis=1)
+    link = get_link("logistic")
+    chord = _ChordSNE(reg, etas, K)
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    rho = np.full((etas.size, K), 1.0 / K)
+    for version, theta in enumerate(thetas, start=1):
+        p = chord.policy(feats, theta, version, link)
+        a = payoff_matrix(feats, vec_to_skew(theta, 5), link)
+        y = etas[:, None] * np.einsum("bij,bj->bi", a, p)
+        q, _, _ = reg.br1(y, rho)
+        pres = np.max(np.abs(q - p), axis=-1)
+        fn = np.max(np.abs(chord.s - y), axis=-1)
+        noise = 64 * np.finfo(float).eps * (np.max(np.abs(chord.s), axis=-1)
+                                            + etas * np.max(np.abs(a)) * np.sqrt(K) + 1.0)
+        assert np.all((pres <= 1.5e-12) | (fn <= 1e3 * noise))  # tol + the payoff's rounding
+    assert chord.stats["refined"] > 0 and chord.stats["rebuilt"] > 0
+
+
 def test_chord_dual_gap_is_the_public_dual_gap():
     """_ChordSNE.dual_gap (cached payoff, no validation) equals dual_gap on payoff_matrix, at
     the solved policies (gaps ~0) and at arbitrary policies put in their place."""
