@@ -390,6 +390,7 @@ class _ChordSNE:
         tol = self.tol
         K = self.s.shape[-1]
         self.stats["solves"] += 1
+        self.p = self.p.copy()  # the previous policies may be held by the caller (DuelAction)
         # working copies of the runs still iterating; compacted when half of them are done
         idx = np.arange(self.s.shape[0])
         la, lg, leta, lref = a, self.g, self.eta, self._ref

@@ -154,6 +154,27 @@ def test_ne_residual_is_the_runners_dual_gap():
     assert checked == T - 2
 
 
+def test_declared_policy_is_not_changed_by_later_refits():
+    """A DuelAction's max_policy keeps its values after the agent re-solves (no aliasing of
+    the re-solve's state)."""
+    etas = np.array([0.5, 200.0])
+    env = GBPMDuelVectorEnv(num_envs=2, d=4, K=6, rank=1, S=3.0, horizon=12,
+                            max_episode_steps=12)
+    agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=2, S=3.0)
+    agent.reset(seed=[1, 2])
+    obs, _ = env.reset(seed=[1, 2])
+    held = []
+    for _ in range(12):
+        action = agent.act(obs)
+        held.append((action.max_policy, action.max_policy.copy()))
+        obs_next, reward, _, _, _ = env.step(action)
+        agent.update(obs, action, reward)
+        obs = obs_next
+    for policy, values in held:
+        np.testing.assert_array_equal(policy, values)
+    assert not np.array_equal(held[2][1], held[-1][1])
+
+
 def test_ne_residual_is_left_to_the_runner_with_contexts():
     """With several contexts the greedy policy of a round may come from the per-context
     cache, whose game the re-solve's payoff is not: ne_residual_ is then None."""
