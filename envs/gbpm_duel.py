@@ -535,29 +535,45 @@ class GBPMDuelVectorEnv(VectorEnv):
         if arr.shape != (b, 2):
             raise ValueError(f"actions must have shape (B, 2) == ({b}, 2), got {arr.shape}.")
         done = self._prev_done
-        if not done.any():
-            pairs = _check_pairs(arr, self._num_actions, "actions")
-            prob, reward, played, t_info = engine.play(pairs[:, 0], pairs[:, 1])
-            active = np.ones(b, dtype=bool)
-        else:
-            reward = np.zeros(b)
-            prob = np.zeros(b)
-            t_info = np.zeros(b, dtype=np.int64)
-            played = np.zeros_like(engine.context)
-            active = ~done
-            rows = np.flatnonzero(active)
-            if rows.size:
-                pairs = _check_pairs(arr[rows], self._num_actions, "actions")
-                p, r, c, t = engine.play(pairs[:, 0], pairs[:, 1], rows)
-                prob[rows], reward[rows], played[rows], t_info[rows] = p, r, c, t
-            reset_rows = np.flatnonzero(done)
-            keys = [draw_episode_seeds(self._rngs[i])[1:] for i in reset_rows]
-            noise_keys = np.array([k[0] for k in keys], dtype=np.uint64)
-            context_keys = np.array([k[1] for k in keys], dtype=np.uint64)
-            if self._config.noise_seed is not None:
-                noise_keys[:], context_keys[:] = keys_from_noise_seed(self._config.noise_seed)
-            engine.begin(reset_rows, noise_keys, context_keys)
-            played[reset_rows] = engine.context[reset_rows]
+        if done.any():
+            return self._step_with_resets(arr, done)
+        # the usual round: every run plays, no mask to build
+        pairs = _check_pairs(arr, self._num_actions, "actions")
+        prob, reward, played, t_info = engine.play(pairs[:, 0], pairs[:, 1])
+        truncated = t_info + 1 >= self.horizon
+        ones = np.ones(b, dtype=bool)
+        info = {"probability": prob, "_probability": ones, "context": played,
+                "_context": ones.copy(), "t": t_info, "_t": ones.copy()}
+        self._prev_done = truncated.copy()
+        return engine.observation(), reward, np.zeros(b, dtype=bool), truncated, info
+
+    def _step_with_resets(self, arr: np.ndarray, done: np.ndarray):
+        """:meth:`step` when some runs were truncated at the previous step (they reset).
+
+        Args:
+            arr: The actions, shape (B, 2) (those of the resetting runs are ignored).
+            done: The runs to reset, bool shape (B,).
+        """
+        engine = self._engine
+        b = self.num_envs
+        reward = np.zeros(b)
+        prob = np.zeros(b)
+        t_info = np.zeros(b, dtype=np.int64)
+        played = np.zeros_like(engine.context)
+        active = ~done
+        rows = np.flatnonzero(active)
+        if rows.size:
+            pairs = _check_pairs(arr[rows], self._num_actions, "actions")
+            p, r, c, t = engine.play(pairs[:, 0], pairs[:, 1], rows)
+            prob[rows], reward[rows], played[rows], t_info[rows] = p, r, c, t
+        reset_rows = np.flatnonzero(done)
+        keys = [draw_episode_seeds(self._rngs[i])[1:] for i in reset_rows]
+        noise_keys = np.array([k[0] for k in keys], dtype=np.uint64)
+        context_keys = np.array([k[1] for k in keys], dtype=np.uint64)
+        if self._config.noise_seed is not None:
+            noise_keys[:], context_keys[:] = keys_from_noise_seed(self._config.noise_seed)
+        engine.begin(reset_rows, noise_keys, context_keys)
+        played[reset_rows] = engine.context[reset_rows]
         truncated = active & (t_info + 1 >= self.horizon)
         terminated = np.zeros(b, dtype=bool)
         info = {"probability": prob, "_probability": active.copy(), "context": played,

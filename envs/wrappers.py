@@ -450,16 +450,20 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
             p1, p2 = self._declared
             pairs = actions
         done = self._prev_done
-        if done.all():
+        all_done = done.all()
+        if all_done:
             self.episode_logs.append(self.log)
             self.log = RegretLog(self.num_envs)
             g1 = g2 = np.zeros(self.num_envs)
         else:
             g1, g2 = _slot_gaps(self._memos, p1, p2, (lead, k, c), self._gap_state,
                                 self._gaps)
-            g1, g2 = np.where(done, 0.0, g1), np.where(done, 0.0, g2)  # fresh arrays
+            if done.any():
+                g1, g2 = np.where(done, 0.0, g1), np.where(done, 0.0, g2)  # fresh arrays
+            else:  # fresh arrays: the memo's gaps must not leave it
+                g1, g2 = g1.copy(), g2.copy()
         obs, reward, terminated, truncated, info = self.env.step(pairs)
-        if not done.all():
+        if not all_done:
             self.log.record(g1, g2)
         self._prev_done = np.logical_or(terminated, truncated)
         info = dict(info)
