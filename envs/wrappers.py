@@ -38,7 +38,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv, VectorWrapper
 
 from rlhf_gbpm._validation import check_eta, check_simplex
-from rlhf_gbpm.equilibrium import _dual_gap_flat, _flat_reference, dual_gap
+from rlhf_gbpm.equilibrium import _dual_gap_only, _flat_reference, dual_gap
 from rlhf_gbpm.protocol import DuelAction
 from rlhf_gbpm.regret import RegretLog
 from rlhf_gbpm.regularizers import SeparableRegularizer, _as_regularizer
@@ -97,7 +97,7 @@ def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarr
     reg = _as_regularizer(regularizer)
     sep = isinstance(reg, SeparableRegularizer)
     rho = _flat_reference(reg, policy.shape) if sep else None
-    gaps, _ = _dual_gap_flat(policy, payoff, reg, eta, rho)
+    gaps = _dual_gap_only(policy, payoff, reg, eta, rho)
     if np.all(np.isfinite(gaps)):
         return gaps
     return dual_gap(policy, payoff, reg, eta)

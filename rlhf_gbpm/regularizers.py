@@ -437,6 +437,28 @@ def _generic_inverse(reg: SeparableRegularizer, u: np.ndarray, rho: np.ndarray) 
 # ---------------------------------------------------------------------------------------
 
 
+def _kl_subgradient_terms(terms: np.ndarray, small: np.ndarray, p, g, rho) -> np.ndarray:
+    """KL Bregman terms with the subgradient form f(p) - g p where ``small`` holds.
+
+    Args:
+        terms: The stable terms KL(p || q) - p + q, shape (..., K).
+        small: Where q is zero, subnormal or NaN, shape (..., K).
+        p: The policies p, broadcast against ``terms``.
+        g: The subgradients at q, broadcast against ``terms``.
+        rho: The references, broadcast against ``terms``.
+
+    Returns:
+        The terms, broadcast to the shape of all inputs (a new array).
+    """
+    shape = np.broadcast_shapes(terms.shape, np.shape(g), np.shape(rho))
+    terms = np.array(np.broadcast_to(terms, shape))
+    small = np.broadcast_to(small, shape)
+    p_s = np.broadcast_to(p, shape)[small]
+    rho_s = np.broadcast_to(rho, shape)[small]
+    terms[small] = special.rel_entr(p_s, rho_s) - np.broadcast_to(g, shape)[small] * p_s
+    return terms
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class KLRegularizer(SeparableRegularizer):
     """KL(p || rho) = sum_i p_i log(p_i / rho_i); Shannon (negative entropy + log K) if rho uniform.
@@ -484,9 +506,10 @@ class KLRegularizer(SeparableRegularizer):
         # g = f'(q) up to rounding); where q underflowed to 0 or to a subnormal (whose few
         # significant bits make log q inaccurate) the subgradient form f(p) - g p is used
         with np.errstate(all="ignore"):
-            stable = special.rel_entr(p, q) - p + q
-            under = special.rel_entr(p, rho) - g * p
-        terms = np.where(q >= np.finfo(float).tiny, stable, under)
+            terms = special.rel_entr(p, q) - p + q
+            small = ~(q >= np.finfo(float).tiny)  # NaN included
+            if np.shape(g) != terms.shape or np.shape(rho) != terms.shape or small.any():
+                terms = _kl_subgradient_terms(terms, small, p, g, rho)
         return np.sum(np.where(p == q, 0.0, terms), axis=-1)
 
 

@@ -251,3 +251,52 @@ def test_batched_run_gaps_equal_single_run_gaps(regularizer):
             m.step(DuelAction(pairs[t, i], p1[t, i], p2[t, i]))
         np.testing.assert_allclose(vm.dgap_max[i], m.dgap_max, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(vm.dgap_min[i], m.dgap_min, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("regularizer", REGULARIZERS)
+def test_gap_only_routine_equals_the_flat_gap_bit_for_bit(regularizer):
+    from rlhf_gbpm.equilibrium import _dual_gap_flat, _dual_gap_only, _flat_reference
+    from rlhf_gbpm.regularizers import SeparableRegularizer
+
+    rng = np.random.default_rng(5)
+    B, K = 9, 6
+    reg = get_regularizer(regularizer)
+    a = rng.normal(size=(B, K, K)) * 3.0
+    a = 0.5 * (a - np.swapaxes(a, 1, 2))
+    p = _policies(rng, B, K)
+    p[0] = np.eye(K)[2]  # a vertex: zeros in p
+    rho = _flat_reference(reg, p.shape) if isinstance(reg, SeparableRegularizer) else None
+    for eta in (np.logspace(-2, 4, B), np.r_[np.logspace(-2, 2, B - 1), np.inf]):
+        got = _dual_gap_only(p, a, reg, eta, rho)
+        want = _dual_gap_flat(p, a, reg, eta, rho)[0]
+        assert got.tobytes() == want.tobytes()
+
+
+def _kl_bregman_reference(p, q, g, rho):
+    """The KL Bregman sum with both forms computed everywhere (the definition)."""
+    from scipy import special
+
+    with np.errstate(all="ignore"):
+        stable = special.rel_entr(p, q) - p + q
+        under = special.rel_entr(p, rho) - g * p
+    terms = np.where(q >= np.finfo(float).tiny, stable, under)
+    return np.sum(np.where(p == q, 0.0, terms), axis=-1)
+
+
+def test_kl_bregman_with_underflowed_best_responses_equals_its_definition():
+    rng = np.random.default_rng(11)
+    reg = get_regularizer("kl")
+    B, K = 7, 5
+    p = _policies(rng, B, K)
+    rho = _policies(rng, B, K)
+    q = _policies(rng, B, K)
+    q[1, 2], q[2, 0], q[3, 4], q[4, 1] = 0.0, 1e-310, np.nan, 5e-324  # zero, subnormal, NaN
+    g = rng.normal(size=(B, K))
+    assert reg._bregman(p, q, g, rho).tobytes() == _kl_bregman_reference(p, q, g, rho).tobytes()
+    # broadcast reference and subgradient (one row for every problem)
+    got = reg._bregman(p, q, g[0], rho[0])
+    assert got.tobytes() == _kl_bregman_reference(p, q, g[0], rho[0]).tobytes()
+    # no underflow: the stable form only
+    q2 = _policies(rng, B, K)
+    assert reg._bregman(p, q2, g, rho).tobytes() == _kl_bregman_reference(
+        p, q2, g, rho).tobytes()
