@@ -72,9 +72,21 @@ def sample_actions(policy: np.ndarray, u: np.ndarray) -> np.ndarray:
     Returns:
         Actions, int64 array of shape (B,).
     """
-    cdf = np.cumsum(policy, axis=-1)
+    return _inverse_cdf(np.cumsum(policy, axis=-1), u)
+
+
+def _inverse_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """:func:`sample_actions` from the cumulative sums of the policies.
+
+    Args:
+        cdf: ``np.cumsum(policy, axis=-1)``, shape (..., K).
+        u: Uniforms in [0, 1), shape (...).
+
+    Returns:
+        Actions, int64 array of shape (...).
+    """
     a = np.sum(cdf <= (u * cdf[..., -1])[..., None], axis=-1)
-    return np.minimum(a, policy.shape[-1] - 1).astype(np.int64)
+    return np.minimum(a, cdf.shape[-1] - 1).astype(np.int64)
 
 
 def resolve_regularizer(regularizer, reference=None):
@@ -227,6 +239,8 @@ class Agent:
         self.num_runs_ = B
         self._started = False
         self._context_kind = None
+        self._cdf_buf: np.ndarray | None = None  # the pair's cdfs (B, 2, K), see _pair_cdf
+        self._cdf_min_src: np.ndarray | None = None  # the p_min of the buffer's second row
         return self
 
     # ------------------------------------------------------------------ observations
@@ -286,7 +300,33 @@ class Agent:
         every entry is computed as by two separate calls.
         """
         u = uniform_from_state(self._pair_state, self.t_)
-        return sample_actions(np.stack([p_max, p_min], axis=1), u)
+        cdf = self._pair_cdf(p_max, p_min)
+        if cdf is None:
+            return sample_actions(np.stack([p_max, p_min], axis=1), u)
+        return _inverse_cdf(cdf, u)
+
+    def _pair_cdf(self, p_max: np.ndarray, p_min: np.ndarray) -> np.ndarray | None:
+        """The cumulative sums of the stacked policies, shape (B, 2, K), or None.
+
+        Written into a buffer kept between rounds; the min-player's row is recomputed only
+        when ``p_min`` differs in any bit from the last one (the exploration policy of a
+        sweep never changes). Each row is the sequential sum of its own policy, as in
+        ``np.cumsum(np.stack([p_max, p_min], axis=1), axis=-1)``. None for policies other
+        than float64 arrays of one shape (B, K).
+        """
+        shape = p_max.shape
+        if (p_max.dtype != np.float64 or p_min.dtype != np.float64 or len(shape) != 2
+                or p_min.shape != shape):
+            return None
+        buf, last = self._cdf_buf, self._cdf_min_src
+        if buf is None or buf.shape[::2] != shape:
+            buf = self._cdf_buf = np.empty((shape[0], 2, shape[1]))
+            last = None
+        np.cumsum(p_max, axis=-1, out=buf[:, 0])
+        if last is None or last.tobytes() != p_min.tobytes():
+            np.cumsum(p_min, axis=-1, out=buf[:, 1])
+            self._cdf_min_src = p_min.copy()
+        return buf
 
     def _declare(self, pair, p_max, p_min, batched) -> DuelAction:
         if batched:

@@ -18,6 +18,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _STREAM = np.uint64(0xD1B54A32D192ED03)
 MASK53 = float(2.0**-53)
+_TWO64 = 2**64
+_GOLDEN_INT, _M2_INT = int(_GOLDEN), int(_M2)
 
 
 _SHIFT11, _SHIFT27, _SHIFT30, _SHIFT31 = (np.uint64(n) for n in (11, 27, 30, 31))
@@ -51,6 +53,17 @@ def stream_state(key, stream: int = 0) -> np.ndarray:
         return _mix(k * _GOLDEN + s * _STREAM)
 
 
+def _counter_half(counter) -> np.uint64 | None:
+    """The counter's half of the hash, c * GOLDEN + M2 mod 2^64, for an int c in [0, 2^64).
+
+    None for anything else (arrays, negative or too large values). Python-int arithmetic:
+    the same value as the uint64 one, without numpy's scalar overflow checks.
+    """
+    if isinstance(counter, (int, np.integer)) and 0 <= counter < _TWO64:
+        return np.uint64((int(counter) * _GOLDEN_INT + _M2_INT) % _TWO64)
+    return None
+
+
 def uniform_from_state(state: np.ndarray, counter) -> np.ndarray:
     """Uniforms in [0, 1) from a :func:`stream_state` and counters (the second half).
 
@@ -61,9 +74,16 @@ def uniform_from_state(state: np.ndarray, counter) -> np.ndarray:
     Returns:
         float64 array of the broadcast shape, entries in [0, 1), 53-bit resolution.
     """
-    with np.errstate(over="ignore"):
-        c = np.asarray(counter, dtype=np.uint64)
-        x = _mix(state ^ (c * _GOLDEN + _M2))
+    half = _counter_half(counter) if state.ndim else None
+    if half is not None:  # array arithmetic wraps around without overflow checks
+        x = _mix(state ^ half)
+    elif state.ndim and isinstance(counter, np.ndarray) and counter.ndim and (
+            counter.dtype == np.uint64):
+        x = _mix(state ^ (counter * _GOLDEN + _M2))
+    else:  # scalars: numpy checks their overflow
+        with np.errstate(over="ignore"):
+            c = np.asarray(counter, dtype=np.uint64)
+            x = _mix(state ^ (c * _GOLDEN + _M2))
     return (x >> _SHIFT11).astype(np.float64) * MASK53
 
 

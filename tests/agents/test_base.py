@@ -167,3 +167,59 @@ def test_get_config_rebuilds_an_equal_agent(name):
     clone = cls(**cfg)
     assert clone.get_config() == agent.get_config()
     assert repr(clone).startswith(cls.__name__ + "(")
+
+
+def _splitmix_uniform(key: int, counter: int, stream: int) -> float:
+    """counter_uniform in pure Python integers (SplitMix64's finalizer applied twice)."""
+    mask = 2**64 - 1
+
+    def mix(x):
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    state = mix((key * 0x9E3779B97F4A7C15 + stream * 0xD1B54A32D192ED03) & mask)
+    x = mix(state ^ ((counter * 0x9E3779B97F4A7C15 + 0x94D049BB133111EB) & mask))
+    return (x >> 11) * 2.0**-53
+
+
+@pytest.mark.parametrize("counter", [0, 1, 12345, 2**40 + 3, 2**63, 2**64 - 1])
+def test_uniforms_of_int_and_array_counters_equal_the_pure_python_hash(counter):
+    from rlhf_gbpm._random import stream_state, uniform_from_state
+
+    keys = np.array([0, 7, 2**63 + 11], dtype=np.uint64)
+    streams = np.array([STREAM_MAX, STREAM_MIN], dtype=np.uint64)
+    state = stream_state(keys[:, None], streams)
+    want = np.array([[_splitmix_uniform(int(k), counter, int(s)) for s in streams]
+                     for k in keys])
+    for c in (counter, np.uint64(counter), np.full(3, counter, dtype=np.uint64)[:, None]):
+        assert uniform_from_state(state, c).tobytes() == want.tobytes()
+    assert counter_uniform(keys[0], counter, STREAM_MAX) == want[0, 0]  # scalar path
+
+
+def test_pair_sampling_reuses_the_min_cdf_only_while_its_bits_stay():
+    """Agent._sample_pair keeps the min-player's cdf between rounds: every pair must equal
+    sample_actions of the stacked policies, also after p_min is replaced or changed in
+    place, or given in float32."""
+    rng = np.random.default_rng(3)
+    agent = UniformAgent().reset(seed=[1, 2, 3, 4])
+    p_min = rng.dirichlet(np.ones(5), size=4)
+    for t in range(8):
+        p_max = rng.dirichlet(np.ones(5), size=4)
+        if t == 3:
+            p_min[1] = rng.dirichlet(np.ones(5))  # in place
+        if t == 5:
+            p_min = rng.dirichlet(np.ones(5), size=4)  # a new array
+        agent.t_ = t
+        got = agent._sample_pair(p_max, p_min)
+        keys = seed_keys([1, 2, 3, 4])
+        u = np.stack([counter_uniform(keys, t, STREAM_MAX), counter_uniform(keys, t, STREAM_MIN)],
+                     axis=1)
+        want = np.stack([sample_actions(p_max, u[:, 0]), sample_actions(p_min, u[:, 1])], axis=1)
+        np.testing.assert_array_equal(got, want)
+        assert got.tobytes() == sample_actions(np.stack([p_max, p_min], axis=1), u).tobytes()
+    p32 = p_min.astype(np.float32)
+    np.testing.assert_array_equal(agent._sample_pair(p32, p32),
+                                  sample_actions(np.stack([p32, p32], axis=1), u))
