@@ -246,7 +246,7 @@ class ONSEstimator:
             pair: Actions, int shape (B, 2).
             r: Outcomes, shape (B,), checked to lie in [0, 1].
         """
-        if r.min() < 0.0 or r.max() > 1.0:
+        if np.minimum.reduce(r) < 0.0 or np.maximum.reduce(r) > 1.0:
             raise ValueError("r must lie in [0, 1].")
         rows = self._rows
         x = pair_features(feats[rows, pair[:, 0]], feats[rows, pair[:, 1]])

@@ -180,12 +180,12 @@ class OnlineNewtonStep:
         x = np.ascontiguousarray(x)
         link = self._link
         theta = self.theta_
-        z = np.sum(x * theta, axis=-1)
-        h = np.clip(link.mu_dot(z), self.h_min, link.L_mu)
+        z = np.add.reduce(x * theta, axis=-1)  # np.sum without its Python wrapper
+        h = np.minimum(np.maximum(link.mu_dot(z), self.h_min), link.L_mu)  # np.clip's rule
         if mask is not None:
             h = np.where(mask, h, 0.0)
         v = self._solve(x)  # A^{-1} x (old A)
-        s = np.sum(x * v, axis=-1)
+        s = np.add.reduce(x * v, axis=-1)
         denom = 1.0 + h * s
         # new A^{-1} = A^{-1} - c v v^T with c = h / (1 + h s); new A^{-1} x = v / (1 + h s)
         self._push(v, h / denom)

@@ -290,7 +290,7 @@ def test_ons_mask_and_reset():
     assert_allclose(ons.a_inv_, np.broadcast_to(np.eye(3), (2, 3, 3)))
 
 
-def _ons_one_downdate_per_round(x, r, mask, *, S, a0, step):
+def _ons_one_downdate_per_round(x, r, mask, *, S, a0, step, h_min=1e-6):
     """Straightforward ONS in skew coordinates: one run at a time, A^{-1} downdated every round."""
     B, N, D = x.shape
     theta, a_inv = np.zeros((B, D)), np.zeros((B, D, D))
@@ -301,7 +301,7 @@ def _ons_one_downdate_per_round(x, r, mask, *, S, a0, step):
                 continue
             z = th @ x[b, t]
             mu = 1.0 / (1.0 + np.exp(-z))
-            h = np.clip(mu * (1.0 - mu), 1e-6, 0.25)
+            h = np.clip(mu * (1.0 - mu), h_min, 0.25)
             v = ai @ x[b, t]
             denom = 1.0 + h * (x[b, t] @ v)
             ai = ai - np.outer(v, v) * (h / denom)
@@ -339,6 +339,22 @@ def test_ons_queued_downdates_equal_one_downdate_per_round(d):
         assert_allclose(ons.a_inv_, ref_a_inv, rtol=0, atol=1e-13)
         assert_allclose(ons.a_inv_, np.linalg.inv(a_direct), rtol=0, atol=1e-12)
         assert_allclose(ons.n_updates_, mask.sum(axis=1))
+
+
+@pytest.mark.parametrize("h_min", [0.2, 0.3])
+def test_ons_curvature_clip_at_a_large_h_min_follows_np_clip(h_min):
+    """h = clip(mu_dot(z), h_min, L_mu): with h_min = 0.2 both bounds bind in some rounds,
+    with h_min = 0.3 > L_mu = 0.25 np.clip's rule gives L_mu everywhere."""
+    theta_star = _thetas(4, 3, 3.0, seed=90)
+    x, r = _simulate(theta_star, 30, seed=91)
+    mask = np.ones(r.shape, dtype=bool)
+    ons = OnlineNewtonStep(skew_dim(4), batch_size=3, S=2.5, a0=1.5, step_size=0.8,
+                           h_min=h_min)
+    ons.update_sequence(x, r)
+    ref_theta, ref_a_inv = _ons_one_downdate_per_round(x, r, mask, S=2.5, a0=1.5, step=0.8,
+                                                       h_min=h_min)
+    assert_allclose(ons.theta_, ref_theta, rtol=0, atol=1e-13)
+    assert_allclose(ons.a_inv_, ref_a_inv, rtol=0, atol=1e-13)
 
 
 def test_ons_batched_run_equals_single_run_bit_for_bit():
