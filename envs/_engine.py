@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 # |x| of a continuous context never exceeds ndtri(1 - 2^-53) ~= 8.13 (53-bit uniforms).
 CONTEXT_BOUND = float(-ndtri(2.0**-53))
 _MAX_SEED = 2**63 - 1
+# rows of Theta (d x d each) gathered at once while building the probability table
+_TABLE_CHUNK = 1 << 20
+# the probability table is kept while B K^2 stays below this (64 MiB of float64)
+_MAX_TABLE = 1 << 23
 
 
 def draw_episode_seeds(rng: np.random.Generator) -> tuple[int, np.uint64, np.uint64]:
@@ -116,6 +120,7 @@ class StackedInstances:
             self.num_contexts = int(self.table.shape[1])
             self.uniforms_per_context = 1
         self._payoff_table: np.ndarray | None = None
+        self._probability_table: np.ndarray | None = None
 
     @property
     def num_runs(self) -> int:
@@ -216,18 +221,53 @@ class StackedInstances:
             Probabilities, shape (n,).
         """
         n = np.arange(features.shape[0])
-        phi1 = features[n, a1]
-        phi2 = features[n, a2]
         theta = self.theta if rows is None else self.theta[rows]
-        # Theta phi2 and Theta phi1 in one batched product, then z12 = phi1 . Theta phi2 and
-        # z21 = phi2 . Theta phi1: the same arithmetic for (a1, a2) and (a2, a1), so
-        # z(a, a) == 0 exactly and p(a2, a1) == 1 - p(a1, a2)
-        t_phi = np.matmul(theta, np.stack([phi2, phi1], axis=-1))  # (n, d, 2)
-        z12 = np.sum(phi1 * t_phi[..., 0], axis=-1)
-        z21 = np.sum(phi2 * t_phi[..., 1], axis=-1)
-        z = 0.5 * (z12 - z21)
-        mu = self.link.mu
-        return 0.5 + 0.5 * (mu(z) - mu(-z))
+        return _pair_probability(features[n, a1], features[n, a2], theta, self.link)
+
+    def pair_probability_table(self) -> np.ndarray:
+        """Without contexts: P(a1 beats a2) of every pair, shape (B, K, K) (computed once).
+
+        Entry [b, a1, a2] is :meth:`pair_probability` of run b's pair (a1, a2) bit for bit:
+        the same arithmetic on the same rows, in chunks of pairs of every run.
+        """
+        if self._probability_table is None:
+            if self.continuous or self.num_contexts != 1:
+                raise ValueError("the probability table needs one fixed context.")
+            b, k, d = self.num_runs, self.num_actions, self.dim
+            flat = np.empty(b * k * k)
+            step = max(1, _TABLE_CHUNK // (d * d))
+            for start in range(0, flat.size, step):  # chunks of (run, a1, a2), not a run loop
+                f = np.arange(start, min(start + step, flat.size))
+                run, pair = np.divmod(f, k * k)
+                a1, a2 = np.divmod(pair, k)
+                flat[f] = _pair_probability(self.table[run, 0, a1], self.table[run, 0, a2],
+                                            self.theta[run], self.link)
+            self._probability_table = flat.reshape(b, k, k)
+        return self._probability_table
+
+
+def _pair_probability(phi1: np.ndarray, phi2: np.ndarray, theta: np.ndarray,
+                      link: Link) -> np.ndarray:
+    """P(phi1 beats phi2) = 1/2 + (mu(z) - mu(-z))/2 with z the skew part of phi1 Theta phi2.
+
+    Args:
+        phi1: Features of the first actions, shape (n, d).
+        phi2: Features of the second actions, shape (n, d).
+        theta: Theta of each row, shape (n, d, d).
+        link: The link.
+
+    Returns:
+        Probabilities, shape (n,).
+    """
+    # Theta phi2 and Theta phi1 in one batched product, then z12 = phi1 . Theta phi2 and
+    # z21 = phi2 . Theta phi1: the same arithmetic for (a1, a2) and (a2, a1), so
+    # z(a, a) == 0 exactly and p(a2, a1) == 1 - p(a1, a2)
+    t_phi = np.matmul(theta, np.stack([phi2, phi1], axis=-1))  # (n, d, 2)
+    z12 = np.sum(phi1 * t_phi[..., 0], axis=-1)
+    z21 = np.sum(phi2 * t_phi[..., 1], axis=-1)
+    z = 0.5 * (z12 - z21)
+    mu = link.mu
+    return 0.5 + 0.5 * (mu(z) - mu(-z))
 
 
 class DuelEngine:
@@ -254,6 +294,13 @@ class DuelEngine:
         self.features = np.zeros((b, stack.num_actions, stack.dim))
         # one fixed context (no contexts): nothing to redraw after a round
         self._static = not stack.continuous and stack.num_contexts == 1
+        # ... and, once the runs have played K^2/4 rounds (building the table costs about
+        # that many rounds of pair_probability), probabilities are looked up in the table
+        k = stack.num_actions
+        small = b * k * k <= _MAX_TABLE
+        self._table_after = max(1, k * k // 4) if self._static and small else None
+        self._plays = 0
+        self._rows = np.arange(b)
 
     def begin(self, rows: np.ndarray, noise_key: np.ndarray, context_key: np.ndarray) -> None:
         """Start new episodes for some runs: set their keys, t = 0, draw their first context.
@@ -293,7 +340,7 @@ class DuelEngine:
             sel, features = slice(None), self.features
         else:
             sel, features = rows, self.features[rows]
-        p = self.stack.pair_probability(features, a1, a2, rows)
+        p = self._probability(features, a1, a2, rows)
         t = self.t[sel].copy()
         u = uniform_from_state(self._noise_state[sel], t.astype(np.uint64))  # noise stream
         reward = (u < p).astype(np.float64)
@@ -302,6 +349,25 @@ class DuelEngine:
         if not self._static:
             self._draw_contexts(np.arange(self.stack.num_runs) if rows is None else rows)
         return p, reward, played_context, t
+
+    def _probability(self, features: np.ndarray, a1: np.ndarray, a2: np.ndarray,
+                     rows: np.ndarray | None) -> np.ndarray:
+        """:meth:`StackedInstances.pair_probability`, from its table without contexts.
+
+        Args:
+            features: The runs' feature tables, shape (n, K, d).
+            a1: First actions, int shape (n,).
+            a2: Second actions, int shape (n,).
+            rows: Run indices, shape (n,); every run when None.
+
+        Returns:
+            Probabilities, shape (n,), the same bits either way.
+        """
+        self._plays += 1
+        if self._table_after is None or self._plays < self._table_after:
+            return self.stack.pair_probability(features, a1, a2, rows)
+        table = self.stack.pair_probability_table()
+        return table[self._rows if rows is None else rows, a1, a2]
 
     def observation(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Fresh observation arrays of the given runs.

@@ -363,3 +363,50 @@ def test_vector_rewards_are_the_noise_stream_draws_across_autoresets():
         u = counter_uniform(keys, t, STREAM_NOISE)
         np.testing.assert_array_equal(reward, (u < info["probability"]).astype(float))
     assert len(keys_seen) == 3 * B  # two autoresets drew new noise keys
+
+
+@pytest.mark.parametrize("link", ["logistic", "probit"])
+def test_probability_table_entries_equal_pair_probability_bit_for_bit(link):
+    """Without contexts the engine looks probabilities up in a (B, K, K) table after K^2/4
+    rounds; every entry must be pair_probability's own value for that run and pair."""
+    B, K, d = 3, 9, 5
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=d, rank=2, S=6.0, link=link)
+    venv.reset(seed=[4, 8, 15])
+    stack = venv.engine.stack
+    table = stack.pair_probability_table()
+    assert table.shape == (B, K, K)
+    a1, a2 = np.divmod(np.arange(K * K), K)
+    for b in range(B):
+        feats = np.broadcast_to(stack.table[b, 0], (K * K, K, d))
+        want = stack.pair_probability(feats, a1, a2, np.full(K * K, b))
+        assert table[b].ravel().tobytes() == want.tobytes()
+    np.testing.assert_array_equal(table + np.swapaxes(table, 1, 2), 1.0)
+    with_contexts = GBPMDuelVectorEnv(num_envs=2, K=K, d=d, contexts=3)
+    with_contexts.reset(seed=0)
+    with pytest.raises(ValueError, match="one fixed context"):
+        with_contexts.engine.stack.pair_probability_table()
+
+
+def test_vector_env_with_the_probability_table_equals_plain_envs_across_autoreset():
+    """Rounds before and after the table takes over (K^2/4 = 9 plays at K = 6), with
+    autoresets and steps of some runs: run i equals the plain env seeded with seed i."""
+    B, K, T, horizon = 3, 6, 40, 7
+    seeds = [3, 30, 300]
+    acts = _actions(1, T, B, K)
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=4, horizon=horizon)
+    venv.reset(seed=seeds)
+    out = [venv.step(a) for a in acts]
+    assert venv.engine._plays > venv.engine._table_after
+    for i, seed in enumerate(seeds):
+        env = GBPMDuelEnv(K=K, d=4, horizon=horizon)
+        env.reset(seed=seed)
+        done = False
+        for t, a in enumerate(acts[:, i]):
+            if done:
+                env.reset()
+                done = False
+                assert out[t][1][i] == 0.0
+                continue
+            _, r, _, done, info = env.step(a)
+            assert out[t][1][i] == r
+            assert out[t][4]["probability"][i] == info["probability"]
