@@ -254,28 +254,29 @@ class _ChordSNE:
         e /= np.add.reduce(e, axis=-1, keepdims=True)
         return e
 
-    def _newton_matrix(self, a, eta, s, ref) -> np.ndarray:
-        """M = I - eta A J(s) for a batch, shape (n, K, K), in float32.
+    @staticmethod
+    def _newton_matrix(a, eta, dd) -> np.ndarray:
+        """M = I - eta A J for a batch, shape (n, K, K), in float32.
 
-        J = diag(d) - d d^T / sum(d) with d the best response's Jacobian diagonal (d = p for
-        KL). M and its inverse G only precondition the chord steps (the residual F is
-        evaluated in float64), so single precision costs nothing in accuracy and halves the
-        cost of the products.
+        J = diag(d) - d d^T / sum(d) with d the best response's Jacobian diagonal at the
+        scores (d = p for KL). M and its inverse G only precondition the chord steps (the
+        residual F is evaluated in float64), so single precision costs nothing in accuracy
+        and halves the cost of the products.
+
+        Args:
+            a: Payoffs, shape (n, K, K).
+            eta: Regularization strengths, shape (n,).
+            dd: Jacobian diagonals d, shape (n, K); overwritten (tiny entries flushed).
         """
-        if self._softmax:
-            dd = self._br(s, ref)
-        else:
-            _, dd, _ = self.reg.br1(s, ref)
         # entries below 1e-20 of the largest change M by less than float32 resolves, and
         # subnormal ones would slow every product down several times
-        dd[dd < 1e-20 * np.max(dd, axis=-1, keepdims=True)] = 0.0
-        ad = _matvec(a, dd) / dd.sum(axis=-1, keepdims=True)  # A d / sum(d)
+        dd[dd < 1e-20 * _rowmax(dd)[:, None]] = 0.0
+        ad = _matvec(a, dd) / np.add.reduce(dd, axis=-1, keepdims=True)  # A d / sum(d)
         # M_ij = delta_ij + eta d_j (ad_i - a_ij), assembled in float32 (three passes)
         m = a.astype(np.float32)
         np.subtract(ad.astype(np.float32)[:, :, None], m, out=m)
         m *= (eta[:, None] * dd).astype(np.float32)[:, None, :]
-        K = s.shape[-1]
-        m[:, np.arange(K), np.arange(K)] += 1.0
+        _diagonal(m)[...] += 1.0
         return m
 
     def policy(self, feats, theta, version, link) -> np.ndarray:
@@ -324,27 +325,27 @@ class _ChordSNE:
         ok = np.all(np.isfinite(s), axis=-1)
         s = np.where(ok[:, None], s, 0.0)
         ref = None if self._ref is None else self._ref[idx]
-        g = np.linalg.inv(self._newton_matrix(a[idx], self.eta[idx], s, ref))
+        g = np.linalg.inv(self._newton_matrix(a[idx], self.eta[idx], self._br_jac(s, ref)[1]))
         if self.s is None:
             self.s, self.p, self.g = s, np.array(policy, dtype=float), g
         else:
             self.s[idx], self.p[idx], self.g[idx] = s, policy, g
         self.stats["fallback"] += idx.size
 
-    def _refine(self, sel, idx, la, lg, leta, ls, lref) -> None:
+    def _refine(self, sel, idx, la, lg, leta, d) -> None:
         """One Newton-Schulz step of G toward M(s)^{-1} for the live rows in mask sel.
 
-        Where G is too far from M^{-1} for the step to converge, a fresh inverse replaces it.
-        The new G is written to lg and self.g.
+        ``d`` holds the Jacobian diagonals at the current scores s, shape (n, K). Where G is
+        too far from M^{-1} for the step to converge, a fresh inverse replaces it. The new
+        G is written to lg and self.g.
         """
-        a, eta, s = la[sel], leta[sel], ls[sel]
-        ref = None if lref is None else lref[sel]
-        m = self._newton_matrix(a, eta, s, ref)
+        m = self._newton_matrix(la[sel], leta[sel], d[sel])
         g = lg[sel]
         e = np.matmul(m, g)  # M G - I after the next line
-        K = s.shape[-1]
-        e[:, np.arange(K), np.arange(K)] -= 1.0
-        far = ~(np.maximum(e.max(axis=(-1, -2)), -e.min(axis=(-1, -2))) < self._NS_OK)
+        _diagonal(e)[...] -= 1.0
+        flat = e.reshape(e.shape[0], -1)
+        far = ~(np.maximum(np.maximum.reduce(flat, axis=1), -np.minimum.reduce(flat, axis=1))
+                < self._NS_OK)
         new = np.matmul(g, e)
         np.subtract(g, new, out=new)  # G (2 I - M G)
         if np.count_nonzero(far):
@@ -426,7 +427,7 @@ class _ChordSNE:
             np.logical_not(refine, out=refine)
             refine &= live
             if np.count_nonzero(refine):
-                self._refine(refine, idx, la, lg, leta, ls, lref)
+                self._refine(refine, idx, la, lg, leta, d)
             ls -= self._step(la, lg, eta, p, d, y, f, hold)
             fn_prev = fn
             self.stats["iterations"] += n_live
@@ -482,6 +483,11 @@ def _absmax(x: np.ndarray) -> np.ndarray:
     buf = np.empty(x.shape[::-1])
     np.abs(x.T, out=buf)
     return np.maximum.reduce(buf, axis=0)
+
+
+def _diagonal(m: np.ndarray) -> np.ndarray:
+    """Writable view of the diagonals of the contiguous stack m (n, K, K), shape (n, K)."""
+    return m.reshape(m.shape[0], -1)[:, ::m.shape[-1] + 1]
 
 
 def _matvec(m: np.ndarray, v: np.ndarray) -> np.ndarray:
