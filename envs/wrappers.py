@@ -63,7 +63,23 @@ def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: 
     if p.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
         raise ValueError(f"{name} must have shape {want}, got {p.shape}.")
-    return check_simplex(p, name)
+    if _on_simplex(p):
+        return p
+    return check_simplex(p, name)  # raises its message
+
+
+def _on_simplex(p: np.ndarray, tol: float = 1e-8) -> bool:
+    """Whether ``check_simplex(p)`` passes, in fewer operations (float p, shape (..., K)).
+
+    The same tests on the same values: min(p) >= -tol (False for NaN and -inf) and
+    max |sum(p) - 1| <= tol * K over the rows (False where a row holds +inf or NaN), so
+    every entry is also finite.
+    """
+    if p.size == 0:
+        return False
+    sums = np.add.reduce(p, axis=-1)
+    return bool(np.minimum.reduce(p, axis=None) >= -tol
+                and np.maximum.reduce(np.abs(sums - 1.0), axis=None) <= tol * max(1, p.shape[-1]))
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -98,7 +114,7 @@ def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarr
     sep = isinstance(reg, SeparableRegularizer)
     rho = _flat_reference(reg, policy.shape) if sep else None
     gaps = _dual_gap_only(policy, payoff, reg, eta, rho)
-    if np.all(np.isfinite(gaps)):
+    if np.isfinite(np.add.reduce(gaps)):  # the gaps are >= 0 or NaN: a finite sum is enough
         return gaps
     return dual_gap(policy, payoff, reg, eta)
 

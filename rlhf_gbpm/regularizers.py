@@ -437,6 +437,9 @@ def _generic_inverse(reg: SeparableRegularizer, u: np.ndarray, rho: np.ndarray) 
 # ---------------------------------------------------------------------------------------
 
 
+_TINY = float(np.finfo(float).tiny)
+
+
 def _kl_subgradient_terms(terms: np.ndarray, small: np.ndarray, p, g, rho) -> np.ndarray:
     """KL Bregman terms with the subgradient form f(p) - g p where ``small`` holds.
 
@@ -507,9 +510,9 @@ class KLRegularizer(SeparableRegularizer):
         # significant bits make log q inaccurate) the subgradient form f(p) - g p is used
         with np.errstate(all="ignore"):
             terms = special.rel_entr(p, q) - p + q
-            small = ~(q >= np.finfo(float).tiny)  # NaN included
-            if np.shape(g) != terms.shape or np.shape(rho) != terms.shape or small.any():
-                terms = _kl_subgradient_terms(terms, small, p, g, rho)
+            normal = q >= _TINY  # False for NaN as well
+            if np.shape(g) != terms.shape or np.shape(rho) != terms.shape or not normal.all():
+                terms = _kl_subgradient_terms(terms, ~normal, p, g, rho)
         return np.sum(np.where(p == q, 0.0, terms), axis=-1)
 
 

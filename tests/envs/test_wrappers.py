@@ -135,3 +135,31 @@ def test_random_agent_regret_is_linear_in_t():
     assert gap > 0.01  # far from the eta = 100 equilibrium
     np.testing.assert_allclose(env.mbr_curve, gap * np.arange(1, 201), rtol=1e-12)
     np.testing.assert_allclose(env.abr_curve, 2 * gap * np.arange(1, 201), rtol=1e-12)
+
+
+def test_fast_simplex_test_agrees_with_check_simplex():
+    """The monitor's _on_simplex passes exactly the policies check_simplex accepts
+    (NaN, +-inf, negatives around -tol, row sums around 1 +- tol K)."""
+    from rlhf_gbpm._validation import check_simplex
+    from rlhf_gbpm.envs.wrappers import _on_simplex
+
+    rng = np.random.default_rng(0)
+    K = 5
+    base = rng.dirichlet(np.ones(K), size=3)
+    cases = [base, base[0]]
+    for value in (np.nan, np.inf, -np.inf, -2e-8, -5e-9, 0.0):
+        p = base.copy()
+        p[1, 2] = value
+        cases.append(p)
+    for off in (3e-8, 6e-8, -6e-8, 4.9e-8, 5.1e-8):
+        p = base.copy()
+        p[2, 0] += off
+        cases.append(p)
+    cases.append(np.zeros((2, 0)))
+    for p in cases:
+        try:
+            check_simplex(p, "p")
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert _on_simplex(p) == accepted or (p.size == 0 and not _on_simplex(p))
