@@ -89,8 +89,11 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _same_state(old: tuple, new: tuple) -> bool:
     """Entry-wise: arrays with the same bits, anything else the same object (None included)."""
-    return all(a is b or (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-                          and _same(a, b)) for a, b in zip(old, new))
+    for a, b in zip(old, new):  # a plain loop: cheaper than all() over a generator here
+        if a is not b and not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+                               and _same(a, b)):
+            return False
+    return True
 
 
 def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarray) -> np.ndarray:
