@@ -301,6 +301,12 @@ class DuelEngine:
         self._table_after = max(1, k * k // 4) if self._static and small else None
         self._plays = 0
         self._rows = np.arange(b)
+        # without contexts the features never change: one read-only copy serves every
+        # observation that may share it (see observation)
+        self._frozen_features: np.ndarray | None = None
+        if self._static:
+            self._frozen_features = stack.table[:, 0].copy()
+            self._frozen_features.flags.writeable = False
 
     def begin(self, rows: np.ndarray, noise_key: np.ndarray, context_key: np.ndarray) -> None:
         """Start new episodes for some runs: set their keys, t = 0, draw their first context.
@@ -369,15 +375,25 @@ class DuelEngine:
         table = self.stack.pair_probability_table()
         return table[self._rows if rows is None else rows, a1, a2]
 
-    def observation(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Fresh observation arrays of the given runs.
+    def observation(self, rows: np.ndarray | None = None, *,
+                    share_static: bool = False) -> dict[str, np.ndarray]:
+        """Observation arrays of the given runs, never modified by later steps.
+
+        Args:
+            rows: Run indices, shape (n,); every run when None.
+            share_static: Without contexts, give every run's features as one read-only
+                array shared by every such observation (its contents never change)
+                instead of a fresh copy.
 
         Returns:
             ``{"features": (n, K, d), "context": (n,)}``, or ``"x": (n, m)`` in place of
             ``"context"`` for continuous contexts.
         """
         sel = slice(None) if rows is None else rows
-        obs = {"features": self.features[sel].copy()}
+        if share_static and rows is None and self._frozen_features is not None:
+            obs = {"features": self._frozen_features}
+        else:
+            obs = {"features": self.features[sel].copy()}
         key = "x" if self.stack.continuous else "context"
         obs[key] = self.context[sel].copy()
         return obs

@@ -340,6 +340,9 @@ class GBPMDuelVectorEnv(VectorEnv):
     Observations are `{"features": (B, K, d), "context": (B,)}` (or `"x": (B, m)`), rewards,
     terminations and truncations have shape (B,), and `info` is a dict of arrays with
     Gymnasium's `"_key"` masks, equal to what `SyncVectorEnv` over plain envs returns.
+    Without contexts the feature tables never change, and `"features"` is one read-only
+    array shared by every observation of the env (no (B, K, d) copy per step); other
+    arrays are fresh.
 
     Seeding: `reset(seed=s)` seeds run i with s + i (as `SyncVectorEnv` does); a list of B
     seeds seeds run i with `seed[i]`. Run i then equals `GBPMDuelEnv` reset with that seed.
@@ -492,7 +495,7 @@ class GBPMDuelVectorEnv(VectorEnv):
         self._engine.begin(rows, noise_keys, context_keys)
         self._prev_done[:] = False
         info = self._reset_info(rows)
-        return self._engine.observation(), info
+        return self._engine.observation(share_static=True), info
 
     def _draw_instances(self, plans, instance_seeds) -> list[GBPMInstance]:
         if self._fixed_instances is not None:
@@ -545,7 +548,8 @@ class GBPMDuelVectorEnv(VectorEnv):
         info = {"probability": prob, "_probability": ones, "context": played,
                 "_context": ones.copy(), "t": t_info, "_t": ones.copy()}
         self._prev_done = truncated.copy()
-        return engine.observation(), reward, np.zeros(b, dtype=bool), truncated, info
+        obs = engine.observation(share_static=True)
+        return obs, reward, np.zeros(b, dtype=bool), truncated, info
 
     def _step_with_resets(self, arr: np.ndarray, done: np.ndarray):
         """:meth:`step` when some runs were truncated at the previous step (they reset).
@@ -581,4 +585,4 @@ class GBPMDuelVectorEnv(VectorEnv):
         if not active.any():  # only resets: like SyncVectorEnv, no probability key
             del info["probability"], info["_probability"]
         self._prev_done = truncated.copy()
-        return engine.observation(), reward, terminated, truncated, info
+        return engine.observation(share_static=True), reward, terminated, truncated, info

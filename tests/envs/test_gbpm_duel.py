@@ -410,3 +410,30 @@ def test_vector_env_with_the_probability_table_equals_plain_envs_across_autorese
             _, r, _, done, info = env.step(a)
             assert out[t][1][i] == r
             assert out[t][4]["probability"][i] == info["probability"]
+
+
+def test_vector_features_without_contexts_are_one_read_only_unchanging_array():
+    """Without contexts the vector env's observations share one read-only features array
+    equal to each plain env's (fresh) features; with contexts every step copies."""
+    B, K, d = 3, 5, 4
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=d, horizon=3)
+    obs0, _ = venv.reset(seed=[1, 2, 3])
+    first = obs0["features"].copy()
+    seen = [obs0]
+    for a in _actions(2, 7, B, K):  # across autoresets
+        seen.append(venv.step(a)[0])
+    for obs in seen:
+        assert not obs["features"].flags.writeable
+        assert obs["features"].tobytes() == first.tobytes()
+    with pytest.raises(ValueError):
+        seen[-1]["features"][0, 0, 0] = 5.0
+    assert not np.shares_memory(seen[1]["context"], seen[2]["context"])
+    for i, seed in enumerate([1, 2, 3]):
+        plain, _ = GBPMDuelEnv(K=K, d=d).reset(seed=seed)
+        assert plain["features"].flags.writeable
+        np.testing.assert_array_equal(plain["features"], first[i])
+    ctx = GBPMDuelVectorEnv(num_envs=B, K=K, d=d, contexts=3)
+    o1, _ = ctx.reset(seed=0)
+    o2 = ctx.step(_actions(3, 1, B, K)[0])[0]
+    assert o1["features"].flags.writeable and not np.shares_memory(o1["features"],
+                                                                   o2["features"])
