@@ -210,3 +210,60 @@ def test_chord_resolve_does_not_depend_on_batch_mates(monkeypatch):
             q = chord.policy(feats[i:i + 1], theta[i:i + 1], version, link)
             np.testing.assert_array_equal(p[i], q[0])
     assert batch.stats["fallback"] > etas.size
+
+
+def _skew_games(n, K, seed):
+    """Random skew payoffs (n, K, K) with entries in (-1/2, 1/2) and etas over 1e-2..1e3."""
+    rng = np.random.default_rng(seed)
+    a = 0.5 * np.tanh(rng.standard_normal((n, K, K)))
+    a = 0.5 * (a - np.swapaxes(a, -1, -2))
+    return rng, a, np.logspace(-2, 3, n)
+
+
+def test_chord_stopping_rule_equals_the_direct_formula():
+    """_ChordSNE._converged (rounding-level tests skipped when no row is near them) takes
+    the decisions of the direct formula: pres <= tol, or ||F|| <= noise, or stalled
+    (||F|| > 0.1 ||F_prev|| and ||F|| <= 1e3 noise), noise = 64 eps (||s|| + scale)."""
+    from rlhf_gbpm.agents.greedy_sampling import _matvec
+
+    K, n = 12, 400
+    rng, a, etas = _skew_games(n, K, 11)
+    chord = _ChordSNE(get_regularizer("kl"), etas, K)
+    p = rng.dirichlet(np.full(K, 0.3), size=n)
+    y = etas[:, None] * _matvec(a, p)
+    scale = etas * np.max(np.abs(a), axis=(-1, -2)) * np.sqrt(K) + 1.0
+    eps = np.finfo(float).eps
+    noise_y = 64 * eps * (np.max(np.abs(y), axis=-1) + scale)
+    # residuals from far above the rounding level down to below it
+    f = rng.standard_normal((n, K)) * (noise_y * 10.0 ** rng.uniform(-2, 6, n))[:, None]
+    s = y + f
+    fn = np.max(np.abs(s - y), axis=-1)
+    fn_prev = fn * 10.0 ** rng.uniform(-1, 3, n)
+    fn_prev[::7] = np.inf
+    pres = 10.0 ** rng.uniform(-14, -10, n)
+    noise = 64 * eps * (np.max(np.abs(s), axis=-1) + scale)
+    stalled = ~(fn <= 0.1 * fn_prev) & (fn <= 1e3 * noise)
+    want = (pres <= 1e-12) | (fn <= noise) | stalled
+    assert ((fn <= noise) & (pres > 1e-12)).any() and (stalled & (fn > noise)).any()
+    assert (~want & (fn <= 1e4 * noise)).any()  # rows just above the rounding level
+    got = chord._converged(s, fn, fn_prev, pres, scale)
+    np.testing.assert_array_equal(got, want)
+    for i in range(n):  # alone, each row takes or skips the rounding-level tests itself
+        one = slice(i, i + 1)
+        assert chord._converged(s[one], fn[one], fn_prev[one], pres[one], scale[one]) == want[i]
+
+
+@pytest.mark.parametrize("name", ["kl", "l2"])
+def test_chord_newton_matrix_is_the_dense_formula(name):
+    """_ChordSNE._newton_matrix equals I - eta A (diag(d) - d d^T / sum(d)) in float64, to
+    float32 resolution, with d the best response's Jacobian diagonal."""
+    K, n = 10, 6
+    rng, a, etas = _skew_games(n, K, 5)
+    reg = get_regularizer(name)
+    s = rng.standard_normal((n, K)) * 3.0
+    _, d, _ = reg.br1(s, np.full((n, K), 1.0 / K))
+    jac = np.stack([np.diag(x) - np.outer(x, x) / x.sum() for x in d])
+    want = np.eye(K) - etas[:, None, None] * np.matmul(a, jac)
+    got = _ChordSNE._newton_matrix(a, etas, d.copy())
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-7 * (1 + np.max(np.abs(want))))
