@@ -277,7 +277,8 @@ class DuelEngine:
         stack: The runs' instances.
         noise_key: Per-run noise keys, uint64 shape (B,).
         context_key: Per-run context keys, uint64 shape (B,).
-        t: Round index of the next round per run, int64 shape (B,).
+        t: Round index of the next round per run, int64 shape (B,) (changed by begin and
+            play only).
         context: Current context per run: int64 (B,) or float (B, m).
         features: Current feature tables, shape (B, K, d).
     """
@@ -289,6 +290,7 @@ class DuelEngine:
         self._noise_state = stream_state(self.noise_key, STREAM_NOISE)  # per-key hash half
         self.context_key = np.zeros(b, dtype=np.uint64)
         self.t = np.zeros(b, dtype=np.int64)
+        self._t_common: int | None = 0  # the round index of every run, when they share one
         m = stack.uniforms_per_context
         self.context = np.zeros((b, m)) if stack.continuous else np.zeros(b, dtype=np.int64)
         self.features = np.zeros((b, stack.num_actions, stack.dim))
@@ -320,7 +322,13 @@ class DuelEngine:
         self._noise_state[rows] = stream_state(self.noise_key[rows], STREAM_NOISE)
         self.context_key[rows] = context_key
         self.t[rows] = 0
+        self._sync_t()
         self._draw_contexts(rows)
+
+    def _sync_t(self) -> None:
+        """Note the round index every run shares (None when they differ)."""
+        t = self.t
+        self._t_common = int(t[0]) if bool(np.all(t == t[0])) else None
 
     def _draw_contexts(self, rows: np.ndarray) -> None:
         m = self.stack.uniforms_per_context
@@ -348,10 +356,18 @@ class DuelEngine:
             sel, features = rows, self.features[rows]
         p = self._probability(features, a1, a2, rows)
         t = self.t[sel].copy()
-        u = uniform_from_state(self._noise_state[sel], t.astype(np.uint64))  # noise stream
+        common = self._t_common if rows is None else None
+        # the noise stream, at the shared round index as one int counter when every run
+        # plays the same round (the same counters, so the same bits)
+        u = uniform_from_state(self._noise_state[sel],
+                               t.astype(np.uint64) if common is None else common)
         reward = (u < p).astype(np.float64)
         played_context = self.context[sel].copy()
         self.t[sel] = t + 1
+        if common is None:
+            self._sync_t()
+        else:
+            self._t_common = common + 1
         if not self._static:
             self._draw_contexts(np.arange(self.stack.num_runs) if rows is None else rows)
         return p, reward, played_context, t

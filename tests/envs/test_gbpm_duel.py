@@ -437,3 +437,31 @@ def test_vector_features_without_contexts_are_one_read_only_unchanging_array():
     o2 = ctx.step(_actions(3, 1, B, K)[0])[0]
     assert o1["features"].flags.writeable and not np.shares_memory(o1["features"],
                                                                    o2["features"])
+
+
+def test_engine_noise_draws_with_shared_and_differing_round_indices():
+    """Rounds where every run is at the same t draw the noise with one int counter; after
+    some runs played alone (t differs) and after a partial begin, each reward must still be
+    1[counter_uniform(noise_key, t_i, STREAM_NOISE) < p_i] of its own run."""
+    from rlhf_gbpm._random import counter_uniform
+    from rlhf_gbpm.protocol import STREAM_NOISE
+
+    B, K = 4, 5
+    venv = GBPMDuelVectorEnv(num_envs=B, K=K, d=4, S=6.0)
+    venv.reset(seed=[1, 2, 3, 4])
+    engine = venv.engine
+    rng = np.random.default_rng(9)
+    schedule = [None, None, np.array([1, 3]), None, "begin", None, np.array([0]), None, None]
+    for rows in schedule:
+        if isinstance(rows, str):
+            engine.begin(np.array([2]), np.array([77], dtype=np.uint64),
+                         np.array([78], dtype=np.uint64))
+            continue
+        idx = np.arange(B) if rows is None else rows
+        keys, t = engine.noise_key[idx].copy(), engine.t[idx].copy()
+        a = rng.integers(0, K, size=(idx.size, 2))
+        p, reward, _, t_played = engine.play(a[:, 0], a[:, 1], rows)
+        np.testing.assert_array_equal(t_played, t)
+        u = counter_uniform(keys, t, STREAM_NOISE)
+        np.testing.assert_array_equal(reward, (u < p).astype(float))
+    assert len(set(engine.t.tolist())) > 1
