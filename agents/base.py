@@ -85,8 +85,8 @@ def _inverse_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
     Returns:
         Actions, int64 array of shape (...).
     """
-    a = np.sum(cdf <= (u * cdf[..., -1])[..., None], axis=-1)
-    return np.minimum(a, cdf.shape[-1] - 1).astype(np.int64)
+    a = np.add.reduce(cdf <= (u * cdf[..., -1])[..., None], axis=-1, dtype=np.int64)
+    return np.minimum(a, cdf.shape[-1] - 1)
 
 
 def resolve_regularizer(regularizer, reference=None):
