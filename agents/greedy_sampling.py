@@ -407,8 +407,7 @@ class _ChordSNE:
             fn = _absmax(f)  # NaN or inf for a non-finite row
             q = self._br(y, lref)
             q -= p
-            done = self._converged(ls, fn, fn_prev, _absmax(q), lscale)
-            done &= live
+            done = self._converged(ls, fn, fn_prev, _absmax(q), lscale, live)
             if np.count_nonzero(done):
                 self.p[idx[done]] = p[done]
                 self.s[idx[done]] = ls[done]
@@ -438,15 +437,16 @@ class _ChordSNE:
         self.s[todo] = ls[live]
         self._cold(a, todo)
 
-    def _converged(self, s, fn, fn_prev, pres, scale) -> np.ndarray:
-        """solve_sne's stopping rule per row, shape (n,) bool.
+    def _converged(self, s, fn, fn_prev, pres, scale, live) -> np.ndarray:
+        """solve_sne's stopping rule for the live rows, shape (n,) bool (False off ``live``).
 
         A row is done when ||BR(A p) - p||_inf = ``pres`` <= tol, when ||F||_inf = ``fn`` is
         at the rounding level ``noise`` = 64 eps (||s||_inf + scale), or when it has stalled
         near that level (the last step shrank it by less than ``_STALL`` and it is below
-        1e3 noise). The noise tests are evaluated only if some row has fn <= 4e-11 scale:
-        |s|_inf <= |eta A p|_inf + fn and |eta A p|_inf <= eta max|A| <= scale, so
-        fn <= 1e3 noise implies fn <= 2e3 (64 eps) scale (1 + 1e-10) < 2.9e-11 scale.
+        1e3 noise). The noise tests are evaluated only if a live row with pres > tol has
+        fn <= 4e-11 scale: |s|_inf <= |eta A p|_inf + fn and |eta A p|_inf <= eta max|A|
+        <= scale, so fn <= 1e3 noise implies fn <= 2e3 (64 eps) scale (1 + 1e-10), below
+        2.9e-11 scale.
 
         Args:
             s: Scores, shape (n, K).
@@ -454,18 +454,22 @@ class _ChordSNE:
             fn_prev: ||F||_inf before the last step (inf: none), shape (n,).
             pres: Best-response residuals, shape (n,).
             scale: eta max|A| sqrt(K) + 1, shape (n,).
+            live: Rows still iterating, shape (n,) bool.
         """
         done = pres <= self.tol
-        if not np.count_nonzero(fn <= 4e-11 * scale):
+        done &= live
+        rest = live ^ done  # live rows not done by pres
+        rest &= fn <= 4e-11 * scale
+        if not np.count_nonzero(rest):
             return done
         noise = _absmax(s)
         noise += scale
         noise *= 64.0 * _EPS
         near = fn <= 1e3 * noise
-        if np.count_nonzero(near):
-            near &= ~(fn <= self._STALL * fn_prev)  # stalled
-            near |= fn <= noise
-            done |= near
+        near &= ~(fn <= self._STALL * fn_prev)  # stalled
+        near |= fn <= noise
+        near &= live
+        done |= near
         return done
 
 
