@@ -236,6 +236,7 @@ class _ChordSNE:
         self.p = None  # policies (B, K)
         self.a = None  # payoffs of the current version (B, K, K)
         self.version = -1
+        self._p_is_br = False  # p == BR_1(s) bit for bit (every run ended in the chord loop)
         self.stats = {"solves": 0, "iterations": 0, "refined": 0, "rebuilt": 0, "fallback": 0}
 
     def _br(self, s: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
@@ -330,6 +331,7 @@ class _ChordSNE:
             self.s, self.p, self.g = s, np.array(policy, dtype=float), g
         else:
             self.s[idx], self.p[idx], self.g[idx] = s, policy, g
+        self._p_is_br = False
         self.stats["fallback"] += idx.size
 
     def _refine(self, sel, idx, la, lg, leta, d) -> None:
@@ -390,7 +392,8 @@ class _ChordSNE:
 
     def _chord(self, a):
         self.stats["solves"] += 1
-        self.p = self.p.copy()  # the previous policies may be held by the caller (DuelAction)
+        prev = self.p
+        self.p = prev.copy()  # the previous policies may be held by the caller (DuelAction)
         # working copies of the runs still iterating; compacted when half of them are done
         idx = np.arange(self.s.shape[0])
         la, lg, leta, lref = a, self.g, self.eta, self._ref
@@ -398,8 +401,10 @@ class _ChordSNE:
         lscale = self.eta * _stack_absmax(a) * np.sqrt(a.shape[-1]) + 1.0
         fn_prev = np.full(idx.size, np.inf)
         live = np.ones(idx.size, dtype=bool)
+        p = d = prev if self._softmax and self._p_is_br else None  # BR_1(s) of every run
         for _ in range(self._MAX_IT):
-            p, d = self._br_jac(ls, lref)
+            if p is None:
+                p, d = self._br_jac(ls, lref)
             eta = leta[:, None]
             y = _matvec(la, p)
             y *= eta  # eta A p
@@ -414,6 +419,7 @@ class _ChordSNE:
                 live &= ~done
             n_live = int(np.count_nonzero(live))
             if n_live == 0:
+                self._p_is_br = True
                 return
             hold = ~(live & (fn < np.inf))  # no step (G is refined below)
             if np.count_nonzero(hold):
@@ -426,6 +432,7 @@ class _ChordSNE:
             if np.count_nonzero(refine):
                 self._refine(refine, idx, la, lg, leta, d)
             ls -= self._step(la, lg, eta, p, d, y, f, hold)
+            p = None
             fn_prev = fn
             self.stats["iterations"] += n_live
             if 2 * n_live <= idx.size:

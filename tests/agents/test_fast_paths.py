@@ -269,3 +269,30 @@ def test_chord_newton_matrix_is_the_dense_formula(name):
     got = _ChordSNE._newton_matrix(a, etas, d.copy())
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-7 * (1 + np.max(np.abs(want))))
+
+
+@pytest.mark.parametrize("max_it", [12, 2])
+def test_chord_reuses_policies_only_when_they_are_the_best_responses(max_it, monkeypatch):
+    """A re-solve starts from the previous policies instead of BR_1(s) only when they are
+    BR_1(s) bit for bit (no run of the last solve went to solve_sne); its policies are those
+    of re-solves that always recompute BR_1(s), bit for bit."""
+    monkeypatch.setattr(_ChordSNE, "_MAX_IT", max_it)  # 2: some re-solves use the fallback
+    etas = np.array([0.01, 1.0, 30.0, 1000.0])
+    K = 12
+    runs = [_games(K, 8, seed) for seed in range(etas.size)]
+    feats = np.stack([f for f, _ in runs])
+    thetas = np.stack([t for _, t in runs], axis=1)
+    link = get_link("logistic")
+    chord = _ChordSNE(get_regularizer("kl"), etas, K)
+    slow = _ChordSNE(get_regularizer("kl"), etas, K)
+    flags = []
+    for version, theta in enumerate(thetas, start=1):
+        fallback = chord.stats["fallback"]
+        chord.policy(feats, theta, version, link)
+        slow._p_is_br = False
+        np.testing.assert_array_equal(chord.p, slow.policy(feats, theta, version, link))
+        assert chord._p_is_br == (chord.stats["fallback"] == fallback)  # first: solve_sne
+        flags.append(chord._p_is_br)
+        if chord._p_is_br:
+            np.testing.assert_array_equal(chord.p, chord._br(chord.s, chord._ref))
+    assert any(flags) if max_it == 12 else not all(flags[1:])
