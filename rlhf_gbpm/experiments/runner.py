@@ -118,6 +118,10 @@ def plan_sweep(config: ExperimentConfig) -> list[Chunk]:
 
     Order: sizes, then agents, then regularizers; inside a group the runs go eta-major
     (eta[0] x all seeds, eta[1] x all seeds, ...). Run ids count from 0 in this order.
+    A group of N runs is cut into n = ceil(N / chunk_size) chunks by striding: chunk j holds
+    runs j, j + n, j + 2n, ... Every chunk then mixes the whole eta grid (a run's cost grows
+    with eta, so contiguous eta-major chunks would give one worker all the expensive runs),
+    and chunk sizes differ by at most one run.
 
     Args:
         config: The validated config.
@@ -141,13 +145,14 @@ def plan_sweep(config: ExperimentConfig) -> list[Chunk]:
                 ids = list(range(run_id, run_id + len(runs)))
                 run_id += len(runs)
                 step = config.backend.chunk_size or len(runs)
-                for start in range(0, len(runs), step):
-                    part = runs[start:start + step]
+                count = -(-len(runs) // step)  # ceil
+                for start in range(count):
+                    part = runs[start::count]
                     chunks.append(Chunk(
                         chunk_id=len(chunks), group=group, agent=agent, regularizer=reg,
                         env_id=config.env.id, env_params=params, size=dict(size),
                         size_label=_size_label(size), horizon=config.horizon,
-                        checkpoints=ckpts, run_ids=tuple(ids[start:start + step]),
+                        checkpoints=ckpts, run_ids=tuple(ids[start::count]),
                         etas=tuple(float(e) for e, _ in part),
                         seeds=tuple(int(s) for _, s in part),
                     ))

@@ -38,10 +38,14 @@ def test_plan_groups_chunks_and_run_ids():
     assert [c.num_runs for c in chunks] == [2, 2, 2, 2, 1] * 2
     assert [c.group for c in chunks] == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
     ids = [r for c in chunks for r in c.run_ids]
-    assert ids == list(range(cfg.num_runs))
+    assert sorted(ids) == list(range(cfg.num_runs))
+    # run ids are eta-major inside a group; chunks take every n-th run (strided), so each
+    # chunk of fake-a holds one run of each eta
     first = chunks[:3]
-    assert [e for c in first for e in c.etas] == [0.1] * 3 + [10.0] * 3  # eta-major
-    assert [s for c in first for s in c.seeds] == [0, 1, 2] * 2
+    assert [c.run_ids for c in first] == [(0, 3), (1, 4), (2, 5)]
+    assert [c.etas for c in first] == [(0.1, 10.0)] * 3
+    assert [c.seeds for c in first] == [(0, 0), (1, 1), (2, 2)]
+    assert [c.run_ids for c in chunks[3:5]] == [(6, 8), (7,)]
     assert chunks[5].env_params == {"d": 3, "K": 5} and chunks[5].size_label == "K=5"
 
 
