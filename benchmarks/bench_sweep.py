@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_sweep.py --seeds 2 --T 2000   # a smaller sweep
     python benchmarks/bench_sweep.py --scaling            # cost per round vs B, K and d
     python benchmarks/bench_sweep.py --resolve            # warm SNE re-solves, K = 20..1000
+    python benchmarks/bench_sweep.py --breakdown          # act / monitor / update per round
 
 The sweep is the built-in config ``authors_gs`` (spec gbpm.md section 6.2: 2 sizes x 10 eta x
 20 seeds, T = 10^4, GS with ONS, NE refresh every 2 rounds, KL to uniform), run through
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _reference import run_reference  # noqa: E402
 
 from rlhf_gbpm.experiments import load_config, run_sweep  # noqa: E402
+from rlhf_gbpm.experiments.backends import _keep_heap_memory  # noqa: E402
 
 SIZES = ({"d": 5, "K": 20, "S": 5.0}, {"d": 10, "K": 40, "S": 10.0})
 
@@ -183,8 +185,13 @@ def main_sweep(args) -> None:
 # ----------------------------------------------------------------------------- scaling
 
 
-def round_cost(B: int, d: int, K: int, S: float, rounds: int, warmup: int) -> float:
-    """CPU seconds per round of B monitored GS-ONS runs (after ``warmup`` rounds)."""
+def round_cost(B: int, d: int, K: int, S: float, rounds: int, warmup: int) -> np.ndarray:
+    """CPU seconds per round of B monitored GS-ONS runs (after ``warmup`` rounds).
+
+    Returns:
+        The cost of ``agent.act``, the regret monitor's ``step`` (with the env step) and
+        ``agent.update`` per round, shape (3,).
+    """
     from rlhf_gbpm.agents import GreedySampling
     from rlhf_gbpm.envs import GBPMDuelVectorEnv, VectorRegretMonitor
 
@@ -196,15 +203,36 @@ def round_cost(B: int, d: int, K: int, S: float, rounds: int, warmup: int) -> fl
     agent = GreedySampling(regularizer="kl", eta=etas, estimator="ons", refresh=2, S=S)
     agent.reset(seed=seeds)
     obs, _ = venv.reset(seed=seeds)
-    start = 0.0
+    parts = np.zeros(3)
+    clock = time.process_time
     for t in range(T):
-        if t == warmup:
-            start = time.process_time()
+        c0 = clock()
         action = agent.act(obs)
+        c1 = clock()
         next_obs, reward, _, _, _ = venv.step(action)
+        c2 = clock()
         agent.update(obs, action, reward)
+        if t >= warmup:
+            parts += (c1 - c0, c2 - c1, clock() - c2)
         obs = next_obs
-    return (time.process_time() - start) / rounds
+    return parts / rounds
+
+
+def main_breakdown(args) -> None:
+    """Per-part cost at B = 2 (the fixed per-round cost) and at the sweep's chunk size."""
+    rounds, warmup = args.scaling_rounds, args.scaling_warmup
+    print(f"# monitored GS-ONS (refresh 2), CPU time, rounds {warmup + 1}..{warmup + rounds}, "
+          "one BLAS thread; act / monitor step / update")
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for size in SIZES:
+            for B in (2, args.chunk_size):
+                cost = round_cost(B=B, rounds=rounds, warmup=warmup, **size) * 1e6
+                per_run = cost / B
+                print(f"  d={size['d']:>2} K={size['K']:>2} B={B:>3}: per round "
+                      f"{cost[0]:7.1f} / {cost[1]:6.1f} / {cost[2]:6.1f} us; per run-round "
+                      f"{per_run[0]:6.2f} / {per_run[1]:5.2f} / {per_run[2]:5.2f} us "
+                      f"(total {per_run.sum():.2f})", flush=True)
 
 
 def main_scaling(args) -> None:
@@ -221,7 +249,7 @@ def main_scaling(args) -> None:
         for name, points in series.items():
             xs, ys = [], []
             for x, kw in points:
-                cost = round_cost(rounds=rounds, warmup=warmup, **kw)
+                cost = float(np.sum(round_cost(rounds=rounds, warmup=warmup, **kw)))
                 xs.append(x)
                 ys.append(cost)
                 print(f"  {name} = {x:>4} ({kw}): {cost * 1e3:.2f} ms/round, "
@@ -302,10 +330,16 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true", help="cost-per-round exponents")
     parser.add_argument("--resolve", action="store_true",
                         help="warm SNE re-solves: chord vs solve_sne vs scipy per problem")
-    parser.add_argument("--scaling-rounds", type=int, default=100)
-    parser.add_argument("--scaling-warmup", type=int, default=200)
+    parser.add_argument("--scaling-rounds", type=int, default=400)
+    parser.add_argument("--scaling-warmup", type=int, default=400)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="act / monitor step / update per round at B = 2 and B = chunk size")
     args = parser.parse_args()
-    if args.resolve:
+    if args.resolve or args.scaling or args.breakdown:
+        _keep_heap_memory()  # as the process backend's workers do
+    if args.breakdown:
+        main_breakdown(args)
+    elif args.resolve:
         main_resolve(args)
     elif args.scaling:
         main_scaling(args)
