@@ -583,6 +583,23 @@ def _import_cvxpy():
     return cp
 
 
+def _solve_program(cp, prob, var, solver=None) -> np.ndarray | None:
+    """Solve a cvxpy reference program; the variable's value, or None when it failed.
+
+    Clarabel at tight tolerances unless ``solver`` names another solver; such solves often
+    end as "optimal_inaccurate" at ~1e-9, which is accepted.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        if solver is None:
+            prob.solve(solver=cp.CLARABEL, **_CLARABEL_TIGHT)
+        else:
+            prob.solve(solver=solver)
+    if var.value is None or prob.status not in ("optimal", "optimal_inaccurate"):
+        return None
+    return var.value
+
+
 def _cvxpy_loss(cp, link: Link, z, r, w):
     if link.name == "logistic":
         return cp.sum(cp.multiply(w, cp.logistic(z) - cp.multiply(r, z)))
@@ -628,17 +645,11 @@ def mle_cvxpy(
         z = x[b] @ var
         cons = [cp.norm(var, 2) <= S] if np.isfinite(S) else []
         prob = cp.Problem(cp.Minimize(_cvxpy_loss(cp, link, z, r[b], w[b])), cons)
-        with warnings.catch_warnings():
-            # tight tolerances often end as "optimal_inaccurate" at ~1e-9; that is accepted
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            if solver is None:
-                prob.solve(solver=cp.CLARABEL, **_CLARABEL_TIGHT)
-            else:
-                prob.solve(solver=solver)
-        if var.value is None or prob.status not in ("optimal", "optimal_inaccurate"):
+        value = _solve_program(cp, prob, var, solver)
+        if value is None:
             status[b] = 5
             continue
-        theta[b] = var.value
+        theta[b] = value
     z = _mv(x, theta)
     fun = _loss(link, z, r, w)
     grad = _rmv(x, w * (link.mu(z) - r)) / np.maximum(w.sum(-1), 1e-300)[:, None]

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from rlhf_gbpm._mle import (
-    _CLARABEL_TIGHT,
     _check_data,
     _check_warm_start,
     _import_cvxpy,
     _mv,
     _project_ball,
     _rmv,
+    _solve_program,
     _take,
 )
 from rlhf_gbpm._results import SolverResult, messages_for, warn_unconverged
@@ -290,17 +289,11 @@ def nuclear_mle_cvxpy(
         obj = obj + lam * cp.normNuc(mat)
         cons = [cp.norm(var, 2) <= S] if S is not None else []
         prob = cp.Problem(cp.Minimize(obj), cons)
-        with warnings.catch_warnings():
-            # tight tolerances often end as "optimal_inaccurate" at ~1e-9; that is accepted
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            if solver is None:
-                prob.solve(solver=cp.CLARABEL, **_CLARABEL_TIGHT)
-            else:
-                prob.solve(solver=solver)
-        if var.value is None or prob.status not in ("optimal", "optimal_inaccurate"):
+        value = _solve_program(cp, prob, var, solver)
+        if value is None:
             status[b] = 5
             continue
-        theta[b] = var.value
+        theta[b] = value
     svals = np.linalg.svd(vec_to_skew(theta, d), compute_uv=False)
     loss, _z = _mean_loss(link, x, theta, r, w, w.sum(axis=-1))
     return NuclearMLEResult(
