@@ -171,7 +171,7 @@ def test_kill_and_resume_gives_the_uninterrupted_table(tmp_path):
     reference = run_sweep(load_config(FAKE_CONFIG), tmp_path / "ref", progress=False).table
     slow = copy.deepcopy(FAKE_CONFIG)
     for agent in slow["agents"]:
-        agent.setdefault("kwargs", {})["delay"] = 0.004  # ~0.2 s per chunk
+        agent.setdefault("kwargs", {})["delay"] = 0.008  # ~0.3 s per chunk (margin under load)
     slow["backend"] = {"chunk_size": 1, "name": "inprocess"}  # 18 chunks
     config = tmp_path / "slow.toml"
     config.write_text(_toml(slow))
