@@ -374,6 +374,24 @@ def fit_loglog_slope(x, y) -> float:
     return float(np.polyfit(np.log(x[mask]), np.log(y[mask]), 1)[0])
 
 
+def plotting_modules():
+    """Pyplot and seaborn for a study's ``plot``, with the non-interactive Agg backend.
+
+    The backend is set only if none was chosen yet (``force=False``), so a notebook's
+    inline backend is kept. Imported lazily: running a study without plots needs neither.
+
+    Returns:
+        ``(matplotlib.pyplot, seaborn)``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    return plt, sns
+
+
 @contextlib.contextmanager
 def torch_threads(num: int = 1):
     """Context manager that sets ``torch.set_num_threads(num)`` and restores the old value.

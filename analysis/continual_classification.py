@@ -28,7 +28,13 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, geometric_steps, study_config
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    geometric_steps,
+    plotting_modules,
+    study_config,
+)
 from rlhf_gbpm.analysis._losses import check_loss, loss_value, neg_dloss
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, min_norm_point
 
@@ -594,11 +600,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, ``"headline"`` first.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     inst = result.instances
     pal = sns.color_palette("deep", 8)

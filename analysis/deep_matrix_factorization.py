@@ -28,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, plotting_modules, study_config
 
 __all__ = [
     "NAME",
@@ -621,11 +621,7 @@ def plot(result: Result) -> dict:
         length;
         "plasticity_curves": test RMSE along the resume phase}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))

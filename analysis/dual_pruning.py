@@ -35,7 +35,13 @@ import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
 from rlhf_gbpm.analysis import _pruning_scores as ps
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, check_tuple, study_config
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    check_tuple,
+    plotting_modules,
+    study_config,
+)
 
 __all__ = [
     "NAME",
@@ -649,11 +655,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, keys "headline", "beta", "score_vs_mean".
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
     from scipy import stats
 
     cfg = result.config

@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_array, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    plotting_modules,
+    study_config,
+    torch_threads,
+)
 from rlhf_gbpm.analysis._losses import check_loss, log_neg_dloss
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin, normalized_margin
 from rlhf_gbpm.analysis.optimizers.signum import Signum
@@ -529,11 +535,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, ``"headline"`` first.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     palette = sns.color_palette("deep", 3)
     figs = {}

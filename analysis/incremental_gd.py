@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlhf_gbpm._validation import as_generator, check_array, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, fit_loglog_slope, study_config
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    fit_loglog_slope,
+    plotting_modules,
+    study_config,
+)
 
 __all__ = [
     "NAME",
@@ -833,11 +839,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, keys "headline", "figure1", "gap_vs_eta".
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     cfg = result.config
     colors = dict(zip(ALGORITHMS, sns.color_palette("colorblind", 3)))

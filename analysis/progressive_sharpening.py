@@ -31,7 +31,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from rlhf_gbpm._validation import as_generator, check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config
+from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, plotting_modules, study_config
 from rlhf_gbpm.analysis._hessian import sharpness as _hvp_sharpness
 from rlhf_gbpm.errors import GBPMWarning
 
@@ -759,11 +759,7 @@ def plot(result: Result) -> dict:
         sharpness of the edge-of-stability runs, "prediction": predicted vs final sharpness of
         the converged GD runs}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     sns.set_theme(style="whitegrid", context="paper")
     sw = result.sweeps

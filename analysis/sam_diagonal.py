@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    plotting_modules,
+    study_config,
+    torch_threads,
+)
 from rlhf_gbpm.analysis._losses import check_loss, loss_value, loss_weights
 from rlhf_gbpm.analysis._maxmargin import cosine, max_margin
 from rlhf_gbpm.analysis.optimizers.sam import SAM
@@ -546,11 +552,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, ``"headline"`` first.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     cfg = result.config
     d = cfg.d

@@ -43,6 +43,7 @@ from rlhf_gbpm.analysis._framework import (
     check_finite_fields,
     check_tuple,
     fit_loglog_slope,
+    plotting_modules,
     study_config,
 )
 from rlhf_gbpm.errors import GBPMWarning
@@ -852,11 +853,7 @@ def plot(result: Result) -> dict:
     Returns:
         Dict of matplotlib figures, keys "headline", "risk_curves", "validation".
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     cfg = result.config
     fs = cfg.fs

@@ -21,7 +21,13 @@ import numpy as np
 import torch
 
 from rlhf_gbpm._validation import check_scalar
-from rlhf_gbpm.analysis._framework import Claim, check_finite_fields, study_config, torch_threads
+from rlhf_gbpm.analysis._framework import (
+    Claim,
+    check_finite_fields,
+    plotting_modules,
+    study_config,
+    torch_threads,
+)
 from rlhf_gbpm.analysis.optimizers.muon import Muon, SpecGD
 
 __all__ = [
@@ -550,11 +556,7 @@ def plot(result: Result) -> dict:
         "sqrt_growth": sqrt(s_i) vs step for SpecGD with the line lr*step,
         "regression": flatness of the LoRA-regression spectrum}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    plt, sns = plotting_modules()
 
     sns.set_theme(style="whitegrid", context="paper")
     cfg = result.config
