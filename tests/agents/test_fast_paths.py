@@ -78,6 +78,12 @@ def _games(K, n, seed):
     return feats, np.stack(out)
 
 
+def _batch_games(K, n, runs):
+    """``_games`` of seeds 0..runs-1 as a batch: features (B, K, d), estimates (n, B, D)."""
+    games = [_games(K, n, seed) for seed in range(runs)]
+    return np.stack([f for f, _ in games]), np.stack([t for _, t in games], axis=1)
+
+
 @pytest.mark.parametrize("name, max_it", [("kl", 12), ("l2", 12), ("tsallis_half", 12),
                                           ("kl", 1)])
 def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
@@ -85,9 +91,7 @@ def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
     reg = get_regularizer(name)
     etas = np.array([0.01, 1.0, 30.0, 1000.0])
     K = 15
-    runs = [_games(K, 10, seed) for seed in range(etas.size)]
-    feats = np.stack([f for f, _ in runs])
-    thetas = np.stack([t for _, t in runs], axis=1)  # (n, B, D)
+    feats, thetas = _batch_games(K, 10, etas.size)
     link = get_link("logistic")
     chord = _ChordSNE(reg, etas, K)
     from rlhf_gbpm.preference import payoff_matrix
@@ -115,9 +119,7 @@ def test_chord_refinements_keep_the_stopping_rule(name):
     reg = get_regularizer(name)
     etas = np.array([0.01, 1.0, 30.0, 1000.0])
     K = 15
-    runs = [_games(K, 10, seed) for seed in range(etas.size)]
-    feats = np.stack([f for f, _ in runs])
-    thetas = np.stack([t for _, t in runs], axis=1)
+    feats, thetas = _batch_games(K, 10, etas.size)
     link = get_link("logistic")
     chord = _ChordSNE(reg, etas, K)
     from rlhf_gbpm.preference import payoff_matrix
@@ -143,9 +145,7 @@ def test_chord_dual_gap_is_the_public_dual_gap():
     reg = get_regularizer("kl")
     etas = np.array([0.01, 1.0, 30.0, 1000.0])
     K = 12
-    runs = [_games(K, 3, seed) for seed in range(etas.size)]
-    feats = np.stack([f for f, _ in runs])
-    thetas = np.stack([t for _, t in runs], axis=1)
+    feats, thetas = _batch_games(K, 3, etas.size)
     link = get_link("logistic")
     chord = _ChordSNE(reg, etas, K)
     from rlhf_gbpm.preference import payoff_matrix
@@ -198,9 +198,7 @@ def test_chord_resolve_does_not_depend_on_batch_mates(monkeypatch):
     reg = get_regularizer("kl")
     etas = np.array([0.01, 1.0, 30.0, 1000.0])
     K = 10
-    runs = [_games(K, 8, seed) for seed in range(etas.size)]
-    feats = np.stack([f for f, _ in runs])
-    thetas = np.stack([t for _, t in runs], axis=1)
+    feats, thetas = _batch_games(K, 8, etas.size)
     link = get_link("logistic")
     batch = _ChordSNE(reg, etas, K)
     alone = [_ChordSNE(reg, etas[i:i + 1], K) for i in range(etas.size)]
@@ -279,9 +277,7 @@ def test_chord_reuses_policies_only_when_they_are_the_best_responses(max_it, mon
     monkeypatch.setattr(_ChordSNE, "_MAX_IT", max_it)  # 2: some re-solves use the fallback
     etas = np.array([0.01, 1.0, 30.0, 1000.0])
     K = 12
-    runs = [_games(K, 8, seed) for seed in range(etas.size)]
-    feats = np.stack([f for f, _ in runs])
-    thetas = np.stack([t for _, t in runs], axis=1)
+    feats, thetas = _batch_games(K, 8, etas.size)
     link = get_link("logistic")
     chord = _ChordSNE(get_regularizer("kl"), etas, K)
     slow = _ChordSNE(get_regularizer("kl"), etas, K)
