@@ -33,6 +33,7 @@ import time
 import warnings
 
 import numpy as np
+from _cli import positive_int
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
@@ -157,7 +158,7 @@ def print_row(row):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller batches")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=positive_int, default=3,
                         help="timings are the median of this many runs (cvxpy at K = 1000: 1)")
     parser.add_argument("--all-cvxpy", action="store_true",
                         help="also time cvxpy on KL with K = 1000 (about 7 minutes)")

@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _cli import non_negative_int, positive_int  # noqa: E402
 from _reference import run_reference  # noqa: E402
 
 from rlhf_gbpm.experiments import load_config, run_sweep  # noqa: E402
@@ -318,23 +319,27 @@ def main_resolve(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estimator", choices=("ons", "mle"), default="ons")
-    parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--T", type=int, default=10_000)
-    parser.add_argument("--every", type=int, default=25, help="checkpoint period")
+    parser.add_argument("--seeds", type=positive_int, default=20)
+    parser.add_argument("--T", type=positive_int, default=10_000)
+    parser.add_argument("--every", type=positive_int, default=25, help="checkpoint period")
     parser.add_argument("--backend", choices=("process", "inprocess"), default="process")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunk-size", type=int, default=100)
-    parser.add_argument("--ref-seeds", type=int, default=1)
-    parser.add_argument("--ref-etas", type=int, default=3, help="etas of the grid (spread)")
-    parser.add_argument("--ref-T", type=int, default=500)
+    parser.add_argument("--workers", type=positive_int, default=2)
+    parser.add_argument("--chunk-size", type=positive_int, default=100)
+    parser.add_argument("--ref-seeds", type=positive_int, default=1)
+    parser.add_argument("--ref-etas", type=positive_int, default=3,
+                        help="etas of the grid (spread)")
+    parser.add_argument("--ref-T", type=positive_int, default=500)
     parser.add_argument("--scaling", action="store_true", help="cost-per-round exponents")
     parser.add_argument("--resolve", action="store_true",
                         help="warm SNE re-solves: chord vs solve_sne vs scipy per problem")
-    parser.add_argument("--scaling-rounds", type=int, default=400)
-    parser.add_argument("--scaling-warmup", type=int, default=400)
+    parser.add_argument("--scaling-rounds", type=positive_int, default=400)
+    parser.add_argument("--scaling-warmup", type=non_negative_int, default=400)
     parser.add_argument("--breakdown", action="store_true",
                         help="act / monitor step / update per round at B = 2 and B = chunk size")
     args = parser.parse_args()
+    if args.ref_T < 10:
+        parser.error(f"argument --ref-T: expected an integer >= 10 (the reference is clocked at "
+                     f"each tenth of its rounds), got {args.ref_T}")
     if args.resolve or args.scaling or args.breakdown:
         _keep_heap_memory()  # as the process backend's workers do
     if args.breakdown:

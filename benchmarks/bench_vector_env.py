@@ -17,6 +17,7 @@ import platform
 import time
 
 import numpy as np
+from _cli import positive_int
 
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
@@ -56,11 +57,11 @@ def bench_loop(num_envs, steps, actions, kwargs, repeats):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-envs", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=200, help="rounds for the vector env")
-    parser.add_argument("--loop-steps", type=int, default=20, help="rounds for the loop")
+    parser.add_argument("--num-envs", type=positive_int, default=1000)
+    parser.add_argument("--steps", type=positive_int, default=200, help="rounds for the vector env")
+    parser.add_argument("--loop-steps", type=positive_int, default=20, help="rounds for the loop")
     parser.add_argument("--contexts", type=_contexts, default=None)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args()
     kwargs = dict(d=5, K=20, rank=1, S=5.0, contexts=args.contexts, horizon=100_000)
     rng = np.random.default_rng(0)
