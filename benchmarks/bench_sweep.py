@@ -143,6 +143,13 @@ def compare(table, refs, T_ref: int) -> float:
     return worst
 
 
+def spread(values, fmt: str = ".1f") -> str:
+    """Median of repeated timings with their range, e.g. ``26.1 (25.8-27.0)``."""
+    values = np.asarray(values, dtype=float)
+    return (f"{np.median(values):{fmt}} ({np.min(values):{fmt}}-{np.max(values):{fmt}})"
+            if values.size > 1 else f"{values[0]:{fmt}}")
+
+
 def main_sweep(args) -> None:
     config = sweep_config(estimator=args.estimator, seeds=args.seeds, T=args.T,
                           workers=args.workers, chunk_size=args.chunk_size,
@@ -155,30 +162,39 @@ def main_sweep(args) -> None:
     print(f"sweep: 2 sizes x {etas.size} eta x {args.seeds} seeds = {config.num_runs} runs, "
           f"T = {args.T}, estimator {args.estimator}, refresh 2, backend {args.backend} "
           f"({args.workers} workers, chunks of {args.chunk_size})", flush=True)
+    T_ref = min(args.ref_T, args.T)
+    batched, refs = [], []
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        batched = run_batched(config)
-        print(f"batched: wall {batched['wall']:.1f} s, CPU {batched['cpu']:.1f} s (all "
-              f"processes), peak RSS {batched['rss_mib']:.0f} MiB", flush=True)
-        T_ref = min(args.ref_T, args.T)
-        refs = run_references(estimator=args.estimator, seeds=args.ref_seeds, etas=ref_etas,
-                              T=T_ref)
+        for _ in range(args.repeat):  # interleaved: each pair sees the machine in one state
+            batched.append(run_batched(config))
+            refs.append(run_references(estimator=args.estimator, seeds=args.ref_seeds,
+                                       etas=ref_etas, T=T_ref))
+            print(f"  run {len(batched)}: batched wall {batched[-1]['wall']:.1f} s, CPU "
+                  f"{batched[-1]['cpu']:.1f} s", flush=True)
+    same = all(b["table"].equals(batched[0]["table"]) for b in batched[1:])
+    wall = np.array([b["wall"] for b in batched])
+    cpu = np.array([b["cpu"] for b in batched])
+    print(f"batched ({args.repeat} runs): wall {spread(wall)} s, CPU {spread(cpu)} s (all "
+          f"processes), peak RSS {max(b['rss_mib'] for b in batched):.0f} MiB; tables "
+          f"{'identical' if same else 'DIFFERENT'} across runs")
     n_runs = etas.size * args.seeds
-    total_ref = 0.0
+    totals = np.zeros(args.repeat)
     print(f"reference: {args.ref_seeds} seeds x eta {np.round(ref_etas, 3).tolist()} per size, "
-          f"{T_ref} rounds; per-round CPU a + b t extrapolated to {n_runs} runs x {args.T} "
-          "rounds per size")
+          f"{T_ref} rounds, timed after each batched run; per-round CPU a + b t extrapolated to "
+          f"{n_runs} runs x {args.T} rounds per size (medians over the repeats)")
     for size in SIZES:
-        a, b, one = extrapolate(refs[size["d"]]["cpu_at"], T_ref, args.T,
-                                growth=args.estimator == "mle")
-        total_ref += one * n_runs
+        fits = [extrapolate(ref[size["d"]]["cpu_at"], T_ref, args.T,
+                            growth=args.estimator == "mle") for ref in refs]
+        a, b, one = (float(np.median(x)) for x in zip(*fits))
+        totals += [fit[2] * n_runs for fit in fits]
         print(f"  d={size['d']:>2} K={size['K']:>2}: a = {a * 1e6:.0f} us/round, "
               f"b = {b * 1e9:.2f} ns/round^2 -> {one * n_runs:.0f} s")
-    worst = compare(batched["table"], refs, T_ref)
-    print(f"reference total (extrapolated): {total_ref:.0f} s = {total_ref / 60:.1f} min (one "
-          "core)")
-    print(f"ratio reference / batched wall: {total_ref / batched['wall']:.0f}x; reference / "
-          f"batched CPU: {total_ref / batched['cpu']:.0f}x")
+    worst = compare(batched[0]["table"], refs[0], T_ref)
+    print(f"reference total (extrapolated): {spread(totals, '.0f')} s = "
+          f"{np.median(totals) / 60:.1f} min (one core)")
+    print(f"ratio reference / batched, each run with its own reference timing: wall "
+          f"{spread(totals / wall, '.0f')}x, CPU {spread(totals / cpu, '.0f')}x")
     print(f"regret curves: max relative difference {worst:.2e} over "
           f"{2 * len(ref_etas) * args.ref_seeds} runs, checkpoints t <= {T_ref}")
 
@@ -325,6 +341,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=("process", "inprocess"), default="process")
     parser.add_argument("--workers", type=positive_int, default=2)
     parser.add_argument("--chunk-size", type=positive_int, default=100)
+    parser.add_argument("--repeat", type=positive_int, default=3,
+                        help="times the sweep and the reference subset are timed (medians and "
+                             "ranges printed)")
     parser.add_argument("--ref-seeds", type=positive_int, default=1)
     parser.add_argument("--ref-etas", type=positive_int, default=3,
                         help="etas of the grid (spread)")

@@ -6,8 +6,8 @@ Usage:
 Both sides play the same random pairs on the same B instances and seeds (their outputs
 are identical, see tests/envs/test_gbpm_duel.py); the reference is the straightforward
 implementation: a Python list of B ``GBPMDuelEnv`` and one ``step`` per env per round.
-Throughput is counted in env-steps (rounds x runs) per second; the best of ``--repeats``
-timings is reported.
+Throughput is counted in env-steps (rounds x runs) per CPU second (``time.process_time``);
+the median of ``--repeats`` timings is reported with their range.
 """
 
 from __future__ import annotations
@@ -30,29 +30,29 @@ def _contexts(value: str):
 
 def bench_vector(num_envs, steps, actions, kwargs, repeats):
     venv = GBPMDuelVectorEnv(num_envs=num_envs, **kwargs)
-    best = np.inf
+    rates = []
     for _ in range(repeats):
         venv.reset(seed=0)
-        start = time.perf_counter()
+        start = time.process_time()
         for t in range(steps):
             venv.step(actions[t])
-        best = min(best, time.perf_counter() - start)
-    return num_envs * steps / best
+        rates.append(num_envs * steps / (time.process_time() - start))
+    return np.array(rates)
 
 
 def bench_loop(num_envs, steps, actions, kwargs, repeats):
     envs = [GBPMDuelEnv(**kwargs) for _ in range(num_envs)]
-    best = np.inf
+    rates = []
     for _ in range(repeats):
         for i, env in enumerate(envs):
             env.reset(seed=i)
-        start = time.perf_counter()
+        start = time.process_time()
         for t in range(steps):
             acts = actions[t]
             for i, env in enumerate(envs):
                 env.step(acts[i])
-        best = min(best, time.perf_counter() - start)
-    return num_envs * steps / best
+        rates.append(num_envs * steps / (time.process_time() - start))
+    return np.array(rates)
 
 
 def main() -> None:
@@ -70,10 +70,11 @@ def main() -> None:
     loop = bench_loop(args.num_envs, args.loop_steps, actions, kwargs, args.repeats)
     print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
     print(f"B = {args.num_envs}, d = 5, K = 20, contexts = {args.contexts}")
-    print(f"{'implementation':<34}{'env-steps/s':>14}")
-    print(f"{'GBPMDuelVectorEnv (native)':<34}{vec:>14,.0f}")
-    print(f"{'B plain GBPMDuelEnv in a loop':<34}{loop:>14,.0f}")
-    print(f"ratio (vector / loop): {vec / loop:.1f}x")
+    print(f"{'implementation':<34}{'env-steps/s (median)':>21}  range")
+    for label, rates in (("GBPMDuelVectorEnv (native)", vec),
+                         ("B plain GBPMDuelEnv in a loop", loop)):
+        print(f"{label:<34}{np.median(rates):>21,.0f}  {rates.min():,.0f}-{rates.max():,.0f}")
+    print(f"ratio (vector / loop, medians): {np.median(vec) / np.median(loop):.1f}x")
 
 
 if __name__ == "__main__":
