@@ -164,7 +164,7 @@ def test_chord_dual_gap_is_the_public_dual_gap():
 
 
 def test_payoff_equals_payoff_matrix():
-    """The tanh form of the logistic payoff equals payoff_matrix and is skew to rounding."""
+    """The exp form of the logistic payoff equals payoff_matrix and is skew to rounding."""
     from rlhf_gbpm.agents.greedy_sampling import _payoff
     from rlhf_gbpm.preference import payoff_matrix
     from rlhf_gbpm.skew import vec_to_skew
@@ -178,6 +178,34 @@ def test_payoff_equals_payoff_matrix():
     np.testing.assert_allclose(a, want, rtol=0, atol=1e-15)  # a few ulps of 0.5
     assert np.max(np.abs(a + np.swapaxes(a, -1, -2))) <= 1e-15
     assert np.max(np.abs(a)) > 0.4
+
+
+def test_payoff_saturates_like_payoff_matrix():
+    """Where e^z overflows (z > 709) or underflows, the exp form gives exactly +-1/2, as
+    payoff_matrix does, without warnings; elsewhere they agree to the rounding of z (the
+    diagonal's z is the rounding of Phi Theta Phi^T, ~1e-12 here, where payoff_matrix's
+    skew projection gives 0)."""
+    import warnings
+
+    from rlhf_gbpm.agents.greedy_sampling import _payoff
+    from rlhf_gbpm.preference import payoff_matrix
+    from rlhf_gbpm.skew import vec_to_skew
+
+    feats, thetas = _games(12, 2, 3)
+    link = get_link("logistic")
+    theta = vec_to_skew(thetas * 1e4, 5)  # |z| up to ~1e4: e^z is inf or 0
+    f = np.broadcast_to(feats, (2,) + feats.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = _payoff(f, theta, link)
+    want = payoff_matrix(f, theta, link)
+    assert np.all(np.isfinite(a))
+    sat = np.abs(want) == 0.5
+    assert np.count_nonzero(sat) > 0.5 * a.size
+    np.testing.assert_array_equal(a[sat], want[sat])
+    z = np.matmul(np.matmul(f, theta), np.swapaxes(f, -1, -2))
+    np.testing.assert_allclose(a, want, rtol=0,
+                               atol=1e-15 + np.finfo(float).eps * np.max(np.abs(z)))
 
 
 def test_engine_one_context_payoff_view():
