@@ -19,12 +19,13 @@ Accuracy is reported next to the time as the largest dual gap DGap_eta over the 
 (the certificate is computed the same way for all four), with the share of problems each
 per-problem reference solved; the ratios compare CPU seconds per problem
 (``time.process_time``, BLAS on one thread); each time is the median of ``--repeat`` runs
-(default 3), and the spread of the times (half their range over the median) is printed for
-ours and the Newton loop. As in the sweep's worker processes
-(``rlhf_gbpm.experiments.backends``), glibc keeps freed heap memory, so the batched solver's
-(B, K, K) temporaries are not mapped and unmapped again at every Newton step
-(``--default-malloc`` keeps glibc's defaults; the per-problem references only allocate arrays
-below glibc's mmap threshold either way). Run
+(default 5). The batched solver and the Newton loop are timed in turns, and the "x loop"
+column is the median of the ratios of the pairs, with their range: on a shared machine a
+pair sees one state of the machine, two medians taken minutes apart need not. As in the
+sweep's worker processes (``rlhf_gbpm.experiments.backends``), glibc keeps freed heap
+memory, so the batched solver's (B, K, K) temporaries are not mapped and unmapped again at
+every Newton step (``--default-malloc`` keeps glibc's defaults; the per-problem references
+only allocate arrays below glibc's mmap threshold either way). Run
 ``python benchmarks/bench_equilibrium.py`` (about fifteen minutes on one core) or ``--quick``.
 """
 
@@ -105,17 +106,30 @@ def newton_loop(A: np.ndarray, reg, eta: float, tol: float = 1e-12,
 
 
 def timed(fn, repeat: int = 1):
-    """Run ``fn`` ``repeat`` times; return its value, the median CPU time and the spread.
-
-    The spread is half the range of the times relative to their median (0 for one run).
-    """
+    """Run ``fn`` ``repeat`` times; return its value and the median CPU time."""
     times = []
     for _ in range(repeat):
         t0 = time.process_time()
         value = fn()
         times.append(time.process_time() - t0)
-    med = float(np.median(times))
-    return value, med, (max(times) - min(times)) / (2.0 * med) if med > 0 else 0.0
+    return value, float(np.median(times))
+
+
+def paired(fn_a, fn_b, repeat: int):
+    """Time ``fn_a`` and ``fn_b`` in turns, ``repeat`` times each.
+
+    Each pair runs under one state of a shared machine, so the ratio of a pair is steadier
+    than the ratio of two medians taken minutes apart. Returns the two values (of the last
+    runs) and the CPU times of both, each of shape (repeat,).
+    """
+    t_a, t_b = np.empty(repeat), np.empty(repeat)
+    for r in range(repeat):
+        t0 = time.process_time()
+        value_a = fn_a()
+        t1 = time.process_time()
+        value_b = fn_b()
+        t_a[r], t_b[r] = t1 - t0, time.process_time() - t1
+    return value_a, value_b, t_a, t_b
 
 
 def run_row(K, B, name, eta, n_cvx, n_ref, rows, repeat):  # noqa: PLR0913
@@ -123,49 +137,51 @@ def run_row(K, B, name, eta, n_cvx, n_ref, rows, repeat):  # noqa: PLR0913
     A = make_games(K, B, seed=K)
     reg = get_regularizer(name)
     solve_sne(A[:2], reg, eta)  # warm up imports and caches
-    res, t_ours, sp_ours = timed(lambda: solve_sne(A, reg, eta), repeat)
+    sub = A[:n_ref]
+    res, (pol_nl, ok_nl), t_all, t_loop = paired(lambda: solve_sne(A, reg, eta),
+                                                 lambda: newton_loop(sub, reg, eta), repeat)
+    t_ours, t_nl = float(np.median(t_all)), float(np.median(t_loop))
+    loop_ratios = (t_loop / n_ref) / (t_all / B)
     gap_ours = float(res.dual_gap.max())
     if n_cvx:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cvx, t_cvx, _ = timed(lambda: solve_sne(A[:n_cvx], reg, eta, method="cvxpy"),
+            cvx, t_cvx = timed(lambda: solve_sne(A[:n_cvx], reg, eta, method="cvxpy"),
                                repeat if K < 1000 else 1)
         gap_cvx = float(cvx.dual_gap.max())
     else:  # skipped (KL at K = 1000: one exponential-cone solve takes minutes)
         n_cvx, t_cvx, gap_cvx = 1, float("nan"), float("nan")
-    sub = A[:n_ref]
-    (pol_sp, ok_sp), t_sp, _ = timed(lambda: scipy_loop(sub, reg, eta), repeat)
-    (pol_nl, ok_nl), t_nl, sp_nl = timed(lambda: newton_loop(sub, reg, eta), repeat)
+    (pol_sp, ok_sp), t_sp = timed(lambda: scipy_loop(sub, reg, eta), repeat)
     gap_sp = float(np.max(dual_gap(pol_sp, sub, reg, eta)))
     gap_nl = float(np.max(dual_gap(pol_nl, sub, reg, eta)))
     per = (t_ours / B, t_cvx / n_cvx, t_sp / n_ref, t_nl / n_ref)
     rows.append((K, B, name, eta, per, (gap_ours, gap_cvx, gap_sp, gap_nl),
                  (float(ok_sp.mean()), float(ok_nl.mean())), bool(res.success.all()),
-                 float(res.nit.mean()), (sp_ours, sp_nl)))
+                 float(res.nit.mean()), loop_ratios))
     print_row(rows[-1])
 
 
 HEADER = (f"{'K':>5} {'B':>5} {'psi':>6} {'eta':>6} | {'ours s/prob':>11} {'gap':>8} "
           f"{'nit':>5} | {'cvxpy s/prob':>12} {'gap':>8} | {'scipy s/prob':>12} {'gap':>8} "
           f"{'ok':>4} | {'loop s/prob':>11} {'gap':>8} {'ok':>4} | {'x cvxpy':>7} "
-          f"{'x scipy':>7} {'x loop':>6} | {'spread ours/loop':>16}")
+          f"{'x scipy':>7} {'x loop':>6} {'(range)':>11}")
 
 
 def print_row(row):
     """One table line: times per problem, certificates, and the ratios."""
-    K, B, name, eta, per, gaps, oks, success, nit, spreads = row
+    K, B, name, eta, per, gaps, oks, success, nit, loop_ratios = row
     print(f"{K:>5} {B:>5} {name:>6} {eta:>6g} | {per[0]:>11.2e} {gaps[0]:>8.1e} {nit:>5.1f} | "
           f"{per[1]:>12.2e} {gaps[1]:>8.1e} | {per[2]:>12.2e} {gaps[2]:>8.1e} {oks[0]:>4.0%} | "
           f"{per[3]:>11.2e} {gaps[3]:>8.1e} {oks[1]:>4.0%} | {per[1] / per[0]:>7.0f} "
-          f"{per[2] / per[0]:>7.0f} {per[3] / per[0]:>6.0f} | "
-          f"{f'±{spreads[0]:.0%} / ±{spreads[1]:.0%}':>16}"
+          f"{per[2] / per[0]:>7.0f} {np.median(loop_ratios):>6.1f} "
+          f"{f'({np.min(loop_ratios):.1f}-{np.max(loop_ratios):.1f})':>11}"
           + ("" if success else "  (ours: some not converged)"), flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller batches")
-    parser.add_argument("--repeat", type=positive_int, default=3,
+    parser.add_argument("--repeat", type=positive_int, default=5,
                         help="timings are the median of this many runs (cvxpy at K = 1000: 1)")
     parser.add_argument("--all-cvxpy", action="store_true",
                         help="also time cvxpy on KL with K = 1000 (about 7 minutes)")
