@@ -6,8 +6,11 @@ Usage:
 Both sides play the same random pairs on the same B instances and seeds (their outputs
 are identical, see tests/envs/test_gbpm_duel.py); the reference is the straightforward
 implementation: a Python list of B ``GBPMDuelEnv`` and one ``step`` per env per round.
-Throughput is counted in env-steps (rounds x runs) per CPU second (``time.process_time``);
-the median of ``--repeats`` timings is reported with their range.
+Throughput is counted in env-steps (rounds x runs) per CPU second (``time.process_time``)
+in the steady state: both sides are reset once and play ``--warmup`` untimed rounds (without
+contexts both switch from computing each pair's probability to a (K, K) table after K^2/4
+rounds, which costs about as much as those rounds), then ``--repeats`` timings of further
+rounds give the median and the range.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import platform
 import time
 
 import numpy as np
-from _cli import positive_int
+from _cli import non_negative_int, positive_int
 
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
@@ -28,26 +31,39 @@ def _contexts(value: str):
     return value if value == "continuous" else int(value)
 
 
-def bench_vector(num_envs, steps, actions, kwargs, repeats):
+def bench_vector(num_envs, steps, actions, kwargs, repeats, warmup):
+    """Env-steps per CPU second of the native vector env, one rate per repeat, shape (repeats,).
+
+    The env is reset once and plays ``warmup`` untimed rounds first; each repeat then times
+    ``steps`` further rounds (the steady state of a long sweep).
+    """
     venv = GBPMDuelVectorEnv(num_envs=num_envs, **kwargs)
+    venv.reset(seed=0)
+    for t in range(warmup):
+        venv.step(actions[t])
     rates = []
-    for _ in range(repeats):
-        venv.reset(seed=0)
+    for r in range(repeats):
+        first = warmup + r * steps
         start = time.process_time()
-        for t in range(steps):
+        for t in range(first, first + steps):
             venv.step(actions[t])
         rates.append(num_envs * steps / (time.process_time() - start))
     return np.array(rates)
 
 
-def bench_loop(num_envs, steps, actions, kwargs, repeats):
+def bench_loop(num_envs, steps, actions, kwargs, repeats, warmup):
+    """The same for B plain envs stepped in a Python loop, shape (repeats,)."""
     envs = [GBPMDuelEnv(**kwargs) for _ in range(num_envs)]
-    rates = []
-    for _ in range(repeats):
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    for t in range(warmup):
         for i, env in enumerate(envs):
-            env.reset(seed=i)
+            env.step(actions[t, i])
+    rates = []
+    for r in range(repeats):
+        first = warmup + r * steps
         start = time.process_time()
-        for t in range(steps):
+        for t in range(first, first + steps):
             acts = actions[t]
             for i, env in enumerate(envs):
                 env.step(acts[i])
@@ -62,14 +78,20 @@ def main() -> None:
     parser.add_argument("--loop-steps", type=positive_int, default=20, help="rounds for the loop")
     parser.add_argument("--contexts", type=_contexts, default=None)
     parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--warmup", type=non_negative_int, default=120,
+                        help="untimed rounds after reset (without contexts the envs switch to "
+                             "a pair-probability table after K^2/4 = 100 rounds)")
     args = parser.parse_args()
     kwargs = dict(d=5, K=20, rank=1, S=5.0, contexts=args.contexts, horizon=100_000)
     rng = np.random.default_rng(0)
-    actions = rng.integers(0, 20, size=(max(args.steps, args.loop_steps), args.num_envs, 2))
-    vec = bench_vector(args.num_envs, args.steps, actions, kwargs, args.repeats)
-    loop = bench_loop(args.num_envs, args.loop_steps, actions, kwargs, args.repeats)
+    rounds = args.warmup + args.repeats * max(args.steps, args.loop_steps)
+    actions = rng.integers(0, 20, size=(rounds, args.num_envs, 2))
+    vec = bench_vector(args.num_envs, args.steps, actions, kwargs, args.repeats, args.warmup)
+    loop = bench_loop(args.num_envs, args.loop_steps, actions, kwargs, args.repeats,
+                      args.warmup)
     print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
-    print(f"B = {args.num_envs}, d = 5, K = 20, contexts = {args.contexts}")
+    print(f"B = {args.num_envs}, d = 5, K = 20, contexts = {args.contexts}, timed after "
+          f"{args.warmup} rounds")
     print(f"{'implementation':<34}{'env-steps/s (median)':>21}  range")
     for label, rates in (("GBPMDuelVectorEnv (native)", vec),
                          ("B plain GBPMDuelEnv in a loop", loop)):
