@@ -9,19 +9,21 @@
 """
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rlhf_gbpm.agents import GreedySampling
-from rlhf_gbpm.agents.greedy_sampling import _ChordSNE
+from rlhf_gbpm.agents.greedy_sampling import _ChordSNE, _matvec, _payoff
 from rlhf_gbpm.envs import GBPMDuelVectorEnv, VectorRegretMonitor
 from rlhf_gbpm.equilibrium import dual_gap, solve_sne
 from rlhf_gbpm.instances import random_instance
 from rlhf_gbpm.links import get_link
+from rlhf_gbpm.preference import payoff_matrix
 from rlhf_gbpm.regularizers import get_regularizer
-from rlhf_gbpm.skew import skew_to_vec
+from rlhf_gbpm.skew import skew_to_vec, vec_to_skew
 
 _REF_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "_reference.py"
 
@@ -84,19 +86,25 @@ def _batch_games(K, n, runs):
     return np.stack([f for f, _ in games]), np.stack([t for _, t in games], axis=1)
 
 
+_ETAS = np.array([0.01, 1.0, 30.0, 1000.0])
+
+
+def _drifting_chord(name, K, n):
+    """A chord solver for one run per eta of ``_ETAS`` and n drifting estimates.
+
+    Returns (regularizer, features (B, K, d), estimates (n, B, D), link, solver).
+    """
+    reg = get_regularizer(name)
+    feats, thetas = _batch_games(K, n, _ETAS.size)
+    return reg, feats, thetas, get_link("logistic"), _ChordSNE(reg, _ETAS, K)
+
+
 @pytest.mark.parametrize("name, max_it", [("kl", 12), ("l2", 12), ("tsallis_half", 12),
                                           ("kl", 1)])
 def test_chord_resolve_equals_solve_sne(name, max_it, monkeypatch):
     monkeypatch.setattr(_ChordSNE, "_MAX_IT", max_it)  # 1: most re-solves use the fallback
-    reg = get_regularizer(name)
-    etas = np.array([0.01, 1.0, 30.0, 1000.0])
-    K = 15
-    feats, thetas = _batch_games(K, 10, etas.size)
-    link = get_link("logistic")
-    chord = _ChordSNE(reg, etas, K)
-    from rlhf_gbpm.preference import payoff_matrix
-    from rlhf_gbpm.skew import vec_to_skew
-
+    K, etas = 15, _ETAS
+    reg, feats, thetas, link, chord = _drifting_chord(name, K, 10)
     for version, theta in enumerate(thetas, start=1):
         p = chord.policy(feats, theta, version, link)
         a = payoff_matrix(feats, vec_to_skew(theta, 5), link)
@@ -116,15 +124,8 @@ def test_chord_refinements_keep_the_stopping_rule(name):
     fresh inverses of G; every returned policy meets solve_sne's rule in the game of
     payoff_matrix (checked with the regularizer's own best response): ||BR(eta A p) - p||_inf
     <= 1e-12, or the score residual ||s - eta A p||_inf at rounding level (large eta)."""
-    reg = get_regularizer(name)
-    etas = np.array([0.01, 1.0, 30.0, 1000.0])
-    K = 15
-    feats, thetas = _batch_games(K, 10, etas.size)
-    link = get_link("logistic")
-    chord = _ChordSNE(reg, etas, K)
-    from rlhf_gbpm.preference import payoff_matrix
-    from rlhf_gbpm.skew import vec_to_skew
-
+    K, etas = 15, _ETAS
+    reg, feats, thetas, link, chord = _drifting_chord(name, K, 10)
     rho = np.full((etas.size, K), 1.0 / K)
     for version, theta in enumerate(thetas, start=1):
         p = chord.policy(feats, theta, version, link)
@@ -142,15 +143,8 @@ def test_chord_refinements_keep_the_stopping_rule(name):
 def test_chord_dual_gap_is_the_public_dual_gap():
     """_ChordSNE.dual_gap (cached payoff, no validation) equals dual_gap on payoff_matrix, at
     the solved policies (gaps ~0) and at arbitrary policies put in their place."""
-    reg = get_regularizer("kl")
-    etas = np.array([0.01, 1.0, 30.0, 1000.0])
-    K = 12
-    feats, thetas = _batch_games(K, 3, etas.size)
-    link = get_link("logistic")
-    chord = _ChordSNE(reg, etas, K)
-    from rlhf_gbpm.preference import payoff_matrix
-    from rlhf_gbpm.skew import vec_to_skew
-
+    K, etas = 12, _ETAS
+    reg, feats, thetas, link, chord = _drifting_chord("kl", K, 3)
     rng = np.random.default_rng(3)
     for version, theta in enumerate(thetas, start=1):
         p = chord.policy(feats, theta, version, link)
@@ -165,10 +159,6 @@ def test_chord_dual_gap_is_the_public_dual_gap():
 
 def test_payoff_equals_payoff_matrix():
     """The exp form of the logistic payoff equals payoff_matrix and is skew to rounding."""
-    from rlhf_gbpm.agents.greedy_sampling import _payoff
-    from rlhf_gbpm.preference import payoff_matrix
-    from rlhf_gbpm.skew import vec_to_skew
-
     feats, thetas = _games(30, 4, 7)
     link = get_link("logistic")
     theta = vec_to_skew(thetas * 3.0, 5)  # (4, 5, 5): payoffs up to saturation
@@ -185,12 +175,6 @@ def test_payoff_saturates_like_payoff_matrix():
     payoff_matrix does, without warnings; elsewhere they agree to the rounding of z (the
     diagonal's z is the rounding of Phi Theta Phi^T, ~1e-12 here, where payoff_matrix's
     skew projection gives 0)."""
-    import warnings
-
-    from rlhf_gbpm.agents.greedy_sampling import _payoff
-    from rlhf_gbpm.preference import payoff_matrix
-    from rlhf_gbpm.skew import vec_to_skew
-
     feats, thetas = _games(12, 2, 3)
     link = get_link("logistic")
     theta = vec_to_skew(thetas * 1e4, 5)  # |z| up to ~1e4: e^z is inf or 0
@@ -250,8 +234,6 @@ def test_chord_stopping_rule_equals_the_direct_formula():
     """_ChordSNE._converged (rounding-level tests skipped when no row is near them) takes
     the decisions of the direct formula: pres <= tol, or ||F|| <= noise, or stalled
     (||F|| > 0.1 ||F_prev|| and ||F|| <= 1e3 noise), noise = 64 eps (||s|| + scale)."""
-    from rlhf_gbpm.agents.greedy_sampling import _matvec
-
     K, n = 12, 400
     rng, a, etas = _skew_games(n, K, 11)
     chord = _ChordSNE(get_regularizer("kl"), etas, K)
