@@ -37,6 +37,7 @@ import warnings
 
 import numpy as np
 from _cli import positive_int
+from _timing import spread, timed
 from scipy import optimize
 from threadpoolctl import threadpool_limits
 
@@ -86,10 +87,12 @@ def newton_loop(A: np.ndarray, reg, eta: float, tol: float = 1e-12,
         s = np.zeros(K)
         F, p, d = residual(s, M)
         for _ in range(max_iter):
-            if np.max(np.abs(reg.br1((s - F)[None], rho)[0][0] - p)) <= tol:
+            pres = np.max(np.abs(reg.br1((s - F)[None], rho)[0][0] - p))
+            if pres <= tol:
                 ok[b] = True
                 break
-            jac = np.eye(K) - M @ (np.diag(d) - np.outer(d, d) / d.sum())
+            # I - M J with J = diag(d) - d d^T / sum(d), in O(K^2)
+            jac = np.eye(K) - M * d + np.outer(M @ d, d / d.sum())
             step = np.linalg.solve(jac, -F)
             m0, alpha, moved = F @ F, 1.0, False
             for _ in range(30):
@@ -98,21 +101,11 @@ def newton_loop(A: np.ndarray, reg, eta: float, tol: float = 1e-12,
                     s, F, p, d, moved = s + alpha * step, Ft, pt, dt, True
                     break
                 alpha *= 0.5
-            if not moved:  # ||F|| at its rounding floor
-                ok[b] = np.max(np.abs(reg.br1((s - F)[None], rho)[0][0] - p)) <= 1e3 * tol
+            if not moved:  # ||F|| at its rounding floor (s, F and p unchanged)
+                ok[b] = pres <= 1e3 * tol
                 break
         out[b] = p
     return out, ok
-
-
-def timed(fn, repeat: int = 1):
-    """Run ``fn`` ``repeat`` times; return its value and the median CPU time."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        value = fn()
-        times.append(time.process_time() - t0)
-    return value, float(np.median(times))
 
 
 def paired(fn_a, fn_b, repeat: int):
@@ -146,12 +139,12 @@ def run_row(K, B, name, eta, n_cvx, n_ref, rows, repeat):  # noqa: PLR0913
     if n_cvx:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cvx, t_cvx = timed(lambda: solve_sne(A[:n_cvx], reg, eta, method="cvxpy"),
-                               repeat if K < 1000 else 1)
+            cvx, t_cvx, _, _ = timed(lambda: solve_sne(A[:n_cvx], reg, eta, method="cvxpy"),
+                                     repeat if K < 1000 else 1)
         gap_cvx = float(cvx.dual_gap.max())
     else:  # skipped (KL at K = 1000: one exponential-cone solve takes minutes)
         n_cvx, t_cvx, gap_cvx = 1, float("nan"), float("nan")
-    (pol_sp, ok_sp), t_sp = timed(lambda: scipy_loop(sub, reg, eta), repeat)
+    (pol_sp, ok_sp), t_sp, _, _ = timed(lambda: scipy_loop(sub, reg, eta), repeat)
     gap_sp = float(np.max(dual_gap(pol_sp, sub, reg, eta)))
     gap_nl = float(np.max(dual_gap(pol_nl, sub, reg, eta)))
     per = (t_ours / B, t_cvx / n_cvx, t_sp / n_ref, t_nl / n_ref)
@@ -164,7 +157,7 @@ def run_row(K, B, name, eta, n_cvx, n_ref, rows, repeat):  # noqa: PLR0913
 HEADER = (f"{'K':>5} {'B':>5} {'psi':>6} {'eta':>6} | {'ours s/prob':>11} {'gap':>8} "
           f"{'nit':>5} | {'cvxpy s/prob':>12} {'gap':>8} | {'scipy s/prob':>12} {'gap':>8} "
           f"{'ok':>4} | {'loop s/prob':>11} {'gap':>8} {'ok':>4} | {'x cvxpy':>7} "
-          f"{'x scipy':>7} {'x loop':>6} {'(range)':>11}")
+          f"{'x scipy':>7} {'x loop (range)':>18}")
 
 
 def print_row(row):
@@ -173,8 +166,7 @@ def print_row(row):
     print(f"{K:>5} {B:>5} {name:>6} {eta:>6g} | {per[0]:>11.2e} {gaps[0]:>8.1e} {nit:>5.1f} | "
           f"{per[1]:>12.2e} {gaps[1]:>8.1e} | {per[2]:>12.2e} {gaps[2]:>8.1e} {oks[0]:>4.0%} | "
           f"{per[3]:>11.2e} {gaps[3]:>8.1e} {oks[1]:>4.0%} | {per[1] / per[0]:>7.0f} "
-          f"{per[2] / per[0]:>7.0f} {np.median(loop_ratios):>6.1f} "
-          f"{f'({np.min(loop_ratios):.1f}-{np.max(loop_ratios):.1f})':>11}"
+          f"{per[2] / per[0]:>7.0f} {spread(loop_ratios):>18}"
           + ("" if success else "  (ours: some not converged)"), flush=True)
 
 

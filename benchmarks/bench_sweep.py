@@ -42,8 +42,9 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _cli import non_negative_int, positive_int  # noqa: E402
+from _cli import at_least, non_negative_int, positive_int  # noqa: E402
 from _reference import run_reference  # noqa: E402
+from _timing import spread  # noqa: E402
 
 from rlhf_gbpm.experiments import load_config, run_sweep  # noqa: E402
 from rlhf_gbpm.experiments.backends import _keep_heap_memory  # noqa: E402
@@ -141,13 +142,6 @@ def compare(table, refs, T_ref: int) -> float:
             rel = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)
             worst = max(worst, float(np.max(rel, initial=0.0)))
     return worst
-
-
-def spread(values, fmt: str = ".1f") -> str:
-    """Median of repeated timings with their range, e.g. ``26.1 (25.8-27.0)``."""
-    values = np.asarray(values, dtype=float)
-    return (f"{np.median(values):{fmt}} ({np.min(values):{fmt}}-{np.max(values):{fmt}})"
-            if values.size > 1 else f"{values[0]:{fmt}}")
 
 
 def main_sweep(args) -> None:
@@ -347,7 +341,8 @@ def main() -> None:
     parser.add_argument("--ref-seeds", type=positive_int, default=1)
     parser.add_argument("--ref-etas", type=positive_int, default=3,
                         help="etas of the grid (spread)")
-    parser.add_argument("--ref-T", type=positive_int, default=500)
+    parser.add_argument("--ref-T", type=at_least(10), default=500,
+                        help="reference rounds (>= 10: it is clocked at each tenth)")
     parser.add_argument("--scaling", action="store_true", help="cost-per-round exponents")
     parser.add_argument("--resolve", action="store_true",
                         help="warm SNE re-solves: chord vs solve_sne vs scipy per problem")
@@ -356,9 +351,6 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true",
                         help="act / monitor step / update per round at B = 2 and B = chunk size")
     args = parser.parse_args()
-    if args.ref_T < 10:
-        parser.error(f"argument --ref-T: expected an integer >= 10 (the reference is clocked at "
-                     f"each tenth of its rounds), got {args.ref_T}")
     if args.resolve or args.scaling or args.breakdown:
         _keep_heap_memory()  # as the process backend's workers do
     if args.breakdown:

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 from _cli import non_negative_int, positive_int
+from _timing import spread
 
 from rlhf_gbpm.envs.gbpm_duel import GBPMDuelEnv, GBPMDuelVectorEnv
 
@@ -31,44 +32,42 @@ def _contexts(value: str):
     return value if value == "continuous" else int(value)
 
 
-def bench_vector(num_envs, steps, actions, kwargs, repeats, warmup):
-    """Env-steps per CPU second of the native vector env, one rate per repeat, shape (repeats,).
+def _rates(step_round, num_envs, steps, repeats, warmup):
+    """Env-steps per CPU second, one rate per repeat, shape (repeats,).
 
-    The env is reset once and plays ``warmup`` untimed rounds first; each repeat then times
-    ``steps`` further rounds (the steady state of a long sweep).
+    ``step_round(t)`` plays round t in every env; ``warmup`` untimed rounds come first, then
+    each repeat times ``steps`` further rounds (the steady state of a long sweep).
     """
-    venv = GBPMDuelVectorEnv(num_envs=num_envs, **kwargs)
-    venv.reset(seed=0)
     for t in range(warmup):
-        venv.step(actions[t])
-    rates = []
+        step_round(t)
+    rates = np.empty(repeats)
     for r in range(repeats):
         first = warmup + r * steps
         start = time.process_time()
         for t in range(first, first + steps):
-            venv.step(actions[t])
-        rates.append(num_envs * steps / (time.process_time() - start))
-    return np.array(rates)
+            step_round(t)
+        rates[r] = num_envs * steps / (time.process_time() - start)
+    return rates
+
+
+def bench_vector(num_envs, steps, actions, kwargs, repeats, warmup):
+    """The native vector env, reset once."""
+    venv = GBPMDuelVectorEnv(num_envs=num_envs, **kwargs)
+    venv.reset(seed=0)
+    return _rates(lambda t: venv.step(actions[t]), num_envs, steps, repeats, warmup)
 
 
 def bench_loop(num_envs, steps, actions, kwargs, repeats, warmup):
-    """The same for B plain envs stepped in a Python loop, shape (repeats,)."""
+    """B plain envs stepped in a Python loop, each reset once."""
     envs = [GBPMDuelEnv(**kwargs) for _ in range(num_envs)]
     for i, env in enumerate(envs):
         env.reset(seed=i)
-    for t in range(warmup):
-        for i, env in enumerate(envs):
-            env.step(actions[t, i])
-    rates = []
-    for r in range(repeats):
-        first = warmup + r * steps
-        start = time.process_time()
-        for t in range(first, first + steps):
-            acts = actions[t]
-            for i, env in enumerate(envs):
-                env.step(acts[i])
-        rates.append(num_envs * steps / (time.process_time() - start))
-    return np.array(rates)
+
+    def step_round(t):
+        for env, action in zip(envs, actions[t]):
+            env.step(action)
+
+    return _rates(step_round, num_envs, steps, repeats, warmup)
 
 
 def main() -> None:
@@ -92,10 +91,10 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}")
     print(f"B = {args.num_envs}, d = 5, K = 20, contexts = {args.contexts}, timed after "
           f"{args.warmup} rounds")
-    print(f"{'implementation':<34}{'env-steps/s (median)':>21}  range")
+    print(f"{'implementation':<34}  env-steps/s: median (range)")
     for label, rates in (("GBPMDuelVectorEnv (native)", vec),
                          ("B plain GBPMDuelEnv in a loop", loop)):
-        print(f"{label:<34}{np.median(rates):>21,.0f}  {rates.min():,.0f}-{rates.max():,.0f}")
+        print(f"{label:<34}  {spread(rates, ',.0f')}")
     print(f"ratio (vector / loop, medians): {np.median(vec) / np.median(loop):.1f}x")
 
 
