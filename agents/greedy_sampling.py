@@ -298,7 +298,7 @@ class _ChordSNE:
         """Dual gaps of the current policies in the current estimated games, shape (B,)."""
         from rlhf_gbpm.equilibrium import _dual_gap_flat
 
-        return _dual_gap_flat(self.p, self.a, self.reg, self.eta, self.rho)[0]
+        return _dual_gap_flat(self.p, self.a, self.reg, self.eta, self.rho, residual=False)[0]
 
     def _cold(self, a, idx=None):
         from rlhf_gbpm.equilibrium import solve_sne

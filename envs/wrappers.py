@@ -37,23 +37,17 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv, VectorWrapper
 
-from rlhf_gbpm._validation import check_eta, check_simplex
-from rlhf_gbpm.equilibrium import _dual_gap_only, _flat_reference, dual_gap
+from rlhf_gbpm._validation import check_eta, check_simplex, on_simplex
+from rlhf_gbpm.equilibrium import _dual_gap_flat, _flat_reference, dual_gap
 from rlhf_gbpm.protocol import DuelAction
 from rlhf_gbpm.regret import RegretLog
-from rlhf_gbpm.regularizers import SeparableRegularizer, _as_regularizer
+from rlhf_gbpm.regularizers import Regularizer, SeparableRegularizer, _as_regularizer
 
 from ._engine import StackedInstances
 
 __all__ = ["RegretMonitor", "VectorRegretMonitor"]
 
 logger = logging.getLogger(__name__)
-
-
-def _resolve_regularizer(regularizer):
-    from rlhf_gbpm.regularizers import get_regularizer
-
-    return get_regularizer(regularizer) if isinstance(regularizer, str) else regularizer
 
 
 def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: str):
@@ -63,23 +57,9 @@ def _check_policies(policy, lead: tuple[int, ...], k: int, c: int | None, name: 
     if p.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
         raise ValueError(f"{name} must have shape {want}, got {p.shape}.")
-    if _on_simplex(p):
+    if on_simplex(p):
         return p
     return check_simplex(p, name)  # raises its message
-
-
-def _on_simplex(p: np.ndarray, tol: float = 1e-8) -> bool:
-    """Whether ``check_simplex(p)`` passes, in fewer operations (float p, shape (..., K)).
-
-    The same tests on the same values: min(p) >= -tol (False for NaN and -inf) and
-    max |sum(p) - 1| <= tol * K over the rows (False where a row holds +inf or NaN), so
-    every entry is also finite.
-    """
-    if p.size == 0:
-        return False
-    sums = np.add.reduce(p, axis=-1)
-    return bool(np.minimum.reduce(p, axis=None) >= -tol
-                and np.maximum.reduce(np.abs(sums - 1.0), axis=None) <= tol * max(1, p.shape[-1]))
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -96,7 +76,8 @@ def _same_state(old: tuple, new: tuple) -> bool:
     return True
 
 
-def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarray) -> np.ndarray:
+def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer: Regularizer,
+              eta: np.ndarray) -> np.ndarray:
     """Dual gaps of flat problems on the env's own payoffs, without re-validating them.
 
     Bit-for-bit ``dual_gap(policy, payoff, regularizer, eta)``: the env's payoffs are exactly
@@ -107,16 +88,16 @@ def _env_gaps(policy: np.ndarray, payoff: np.ndarray, regularizer, eta: np.ndarr
     Args:
         policy: Validated policies, shape (n, K).
         payoff: The env's payoffs, shape (n, K, K).
-        regularizer: The evaluation regularizer.
+        regularizer: The evaluation regularizer (an instance).
         eta: Strengths in (0, inf], shape (n,).
 
     Returns:
         Gaps, shape (n,).
     """
-    reg = _as_regularizer(regularizer)
+    reg = regularizer
     sep = isinstance(reg, SeparableRegularizer)
     rho = _flat_reference(reg, policy.shape) if sep else None
-    gaps = _dual_gap_only(policy, payoff, reg, eta, rho)
+    gaps = _dual_gap_flat(policy, payoff, reg, eta, rho, residual=False)[0]
     if np.isfinite(np.add.reduce(gaps)):  # the gaps are >= 0 or NaN: a finite sum is enough
         return gaps
     return dual_gap(policy, payoff, reg, eta)
@@ -244,7 +225,7 @@ class RegretMonitor(_RegretViews, gym.Wrapper):
 
     def __init__(self, env: gym.Env, regularizer, eta: float):
         super().__init__(env)
-        self.regularizer = _resolve_regularizer(regularizer)
+        self.regularizer = _as_regularizer(regularizer)
         self.eta = check_eta(eta)
         if self.eta.ndim != 0:
             raise ValueError(f"eta must be a scalar for RegretMonitor, got shape "
@@ -371,7 +352,7 @@ class VectorRegretMonitor(_RegretViews, VectorWrapper):
 
     def __init__(self, env: VectorEnv, regularizer, eta):
         super().__init__(env)
-        self.regularizer = _resolve_regularizer(regularizer)
+        self.regularizer = _as_regularizer(regularizer)
         b = self.num_envs
         eta = check_eta(eta)
         if eta.shape not in ((), (b,)):

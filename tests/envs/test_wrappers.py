@@ -138,10 +138,10 @@ def test_random_agent_regret_is_linear_in_t():
 
 
 def test_fast_simplex_test_agrees_with_check_simplex():
-    """The monitor's _on_simplex passes exactly the policies check_simplex accepts
-    (NaN, +-inf, negatives around -tol, row sums around 1 +- tol K)."""
+    """The monitor's quick check (_validation.on_simplex) passes exactly the policies
+    check_simplex accepts (NaN, +-inf, negatives around -tol, row sums around 1 +- tol K)."""
     from rlhf_gbpm._validation import check_simplex
-    from rlhf_gbpm.envs.wrappers import _on_simplex
+    from rlhf_gbpm._validation import on_simplex as _on_simplex
 
     rng = np.random.default_rng(0)
     K = 5
