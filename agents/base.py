@@ -240,7 +240,7 @@ class Agent:
         self._started = False
         self._context_kind = None
         self._cdf_buf: np.ndarray | None = None  # the pair's cdfs (B, 2, K), see _pair_cdf
-        self._cdf_min_src: np.ndarray | None = None  # the p_min of the buffer's second row
+        self._cdf_min_src: bytes | None = None  # the bytes of the p_min in the buffer's second row
         return self
 
     # ------------------------------------------------------------------ observations
@@ -323,9 +323,10 @@ class Agent:
             buf = self._cdf_buf = np.empty((shape[0], 2, shape[1]))
             last = None
         np.cumsum(p_max, axis=-1, out=buf[:, 0])
-        if last is None or last.tobytes() != p_min.tobytes():
+        src = p_min.tobytes()
+        if last != src:
             np.cumsum(p_min, axis=-1, out=buf[:, 1])
-            self._cdf_min_src = p_min.copy()
+            self._cdf_min_src = src
         return buf
 
     def _declare(self, pair, p_max, p_min, batched) -> DuelAction:

@@ -364,7 +364,7 @@ class _ChordSNE:
         p, d, _ = self.reg.br1(s, ref)
         return p, d
 
-    def _step(self, a, g, eta, p, d, y, f, hold) -> np.ndarray:
+    def _step(self, a, g, eta, d, y, f, hold) -> np.ndarray:
         """Chord step h ~ M^{-1} F with ``_INNER`` corrections h += G (F - M h), shape (n, K).
 
         M = I - eta A J (J = diag(d) - d d^T / sum(d)) is the exact Newton matrix at the
@@ -431,7 +431,7 @@ class _ChordSNE:
             refine &= live
             if np.count_nonzero(refine):
                 self._refine(refine, idx, la, lg, leta, d)
-            ls -= self._step(la, lg, eta, p, d, y, f, hold)
+            ls -= self._step(la, lg, eta, d, y, f, hold)
             p = None
             fn_prev = fn
             self.stats["iterations"] += n_live

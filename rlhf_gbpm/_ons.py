@@ -124,9 +124,9 @@ class OnlineNewtonStep:
         self.theta_ = self._project(theta).astype(self.dtype)
         self._base = np.zeros((nb, dim, dim), dtype=self.dtype)
         self._base[:, np.arange(dim), np.arange(dim)] = 1.0 / self.a0
-        self._pending = min(dim, _MAX_PENDING)
-        self._w = np.zeros((nb, self._pending, dim), dtype=self.dtype)
-        self._c = np.zeros((nb, self._pending), dtype=self.dtype)
+        pending = min(dim, _MAX_PENDING)  # the queue's length, self._w.shape[1]
+        self._w = np.zeros((nb, pending, dim), dtype=self.dtype)
+        self._c = np.zeros((nb, pending), dtype=self.dtype)
         self._k = 0
         self.n_updates_ = np.zeros(nb, dtype=int)
         return self
@@ -134,11 +134,9 @@ class OnlineNewtonStep:
     @property
     def a_inv_(self) -> np.ndarray:
         """Current inverse preconditioners A^{-1}, shape (B, D, D) (a fresh array)."""
-        k = self._k
-        if k == 0:
+        if self._k == 0:
             return self._base.copy()
-        w = self._w[:, :k]
-        return self._base - np.matmul(np.swapaxes(w, 1, 2) * self._c[:, None, :k], w)
+        return self._base - self._queued(self._k)
 
     def _project(self, theta: np.ndarray) -> np.ndarray:
         """Rescale the rows of ``theta`` (B, D) with norm above S onto the sphere of radius S."""
@@ -222,10 +220,14 @@ class OnlineNewtonStep:
         self._w[:, k] = v
         self._c[:, k] = c
         self._k = k + 1
-        if self._k == self._pending:
-            w = self._w
-            self._base -= np.matmul(np.swapaxes(w, 1, 2) * self._c[:, None, :], w)
+        if self._k == self._w.shape[1]:
+            self._base -= self._queued(self._k)
             self._k = 0
+
+    def _queued(self, k: int) -> np.ndarray:
+        """The first k queued downdates summed, W_k^T diag(c_k) W_k, shape (B, D, D)."""
+        w = self._w[:, :k]
+        return np.matmul(np.swapaxes(w, 1, 2) * self._c[:, None, :k], w)
 
     def update_sequence(self, x, r) -> np.ndarray:
         """Fold N observations per run in order (a loop over rounds, not over runs).
