@@ -12,13 +12,46 @@ Everything is batched over runs (leading axis B).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from rlhf_gbpm._validation import check_scalar
+from rlhf_gbpm.links import Link, get_link
 from rlhf_gbpm.skew import pair_features, skew_dim
 
 # per-pair statistics are used while K(K-1)/2 stays below this; beyond it (K > 91) the
 # (B, C, K(K-1)/2, D) pair-feature table costs more memory than the raw comparisons
 MAX_PAIRS = 4096
+
+
+ESTIMATORS = ("mle", "ons")
+
+
+def check_estimator_options(agent) -> Link:
+    """Validate the estimator options an agent shares with Greedy Sampling.
+
+    Checks ``estimator`` (one of ``ESTIMATORS``), ``S`` (> 0 and admissible for the link),
+    ``mle_tol`` (> 0), ``mle_max_iter`` (>= 1), ``ons_a0`` (> 0) and ``ons_step`` (> 0).
+
+    Args:
+        agent: An agent with those attributes and ``link``.
+
+    Returns:
+        The link object.
+    """
+    if agent.estimator not in ESTIMATORS:
+        raise ValueError(f"estimator == {agent.estimator!r}, must be one of {ESTIMATORS}.")
+    check_scalar(agent.S, "S", numbers.Real, min_val=0.0, include_boundaries="neither")
+    link = get_link(agent.link)
+    link.check_bound(agent.S, "frobenius")
+    check_scalar(agent.mle_tol, "mle_tol", numbers.Real, min_val=0.0,
+                 include_boundaries="neither")
+    check_scalar(agent.mle_max_iter, "mle_max_iter", numbers.Integral, min_val=1)
+    check_scalar(agent.ons_a0, "ons_a0", numbers.Real, min_val=0.0, include_boundaries="neither")
+    check_scalar(agent.ons_step, "ons_step", numbers.Real, min_val=0.0,
+                 include_boundaries="neither")
+    return link
 
 
 def use_pair_statistics(finite: bool, K: int) -> bool:

@@ -22,45 +22,16 @@ import numpy as np
 
 from rlhf_gbpm._validation import check_scalar
 from rlhf_gbpm.errors import ConvergenceWarning
-from rlhf_gbpm.links import Link, get_link
+from rlhf_gbpm.links import Link
 from rlhf_gbpm.regularizers import KLRegularizer, SeparableRegularizer
 from rlhf_gbpm.skew import vec_to_skew
 
-from ._estimators import MLEEstimator, ONSEstimator
+from ._estimators import ESTIMATORS, MLEEstimator, ONSEstimator, check_estimator_options
 from .base import Agent, SNECache, check_policy_param, policy_for_k
 
-__all__ = ["GreedySampling", "ESTIMATORS", "check_estimator_options"]
+__all__ = ["GreedySampling", "ESTIMATORS"]
 
 _EPS = np.finfo(float).eps
-
-ESTIMATORS = ("mle", "ons")
-
-
-def check_estimator_options(agent) -> Link:
-    """Validate the estimator options an agent shares with Greedy Sampling.
-
-    Checks ``estimator`` (one of ``ESTIMATORS``), ``S`` (> 0 and admissible for the link),
-    ``mle_tol`` (> 0), ``mle_max_iter`` (>= 1), ``ons_a0`` (> 0) and ``ons_step`` (> 0).
-
-    Args:
-        agent: An agent with those attributes and ``link``.
-
-    Returns:
-        The link object.
-    """
-    if agent.estimator not in ESTIMATORS:
-        raise ValueError(f"estimator == {agent.estimator!r}, must be one of {ESTIMATORS}.")
-    check_scalar(agent.S, "S", numbers.Real, min_val=0.0, include_boundaries="neither")
-    link = get_link(agent.link)
-    link.check_bound(agent.S, "frobenius")
-    check_scalar(agent.mle_tol, "mle_tol", numbers.Real, min_val=0.0,
-                 include_boundaries="neither")
-    check_scalar(agent.mle_max_iter, "mle_max_iter", numbers.Integral, min_val=1)
-    check_scalar(agent.ons_a0, "ons_a0", numbers.Real, min_val=0.0, include_boundaries="neither")
-    check_scalar(agent.ons_step, "ons_step", numbers.Real, min_val=0.0,
-                 include_boundaries="neither")
-    return link
-
 
 class GreedySampling(Agent):
     """Greedy Sampling for the regularized GBPM preference game.

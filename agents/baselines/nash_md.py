@@ -29,9 +29,8 @@ from rlhf_gbpm.links import Link
 from rlhf_gbpm.preference import payoff_matrix
 from rlhf_gbpm.skew import vec_to_skew
 
-from .._estimators import MLEEstimator, ONSEstimator, _grow
+from .._estimators import MLEEstimator, ONSEstimator, _grow, check_estimator_options
 from ..base import Agent, check_policy_param, policy_for_k
-from ..greedy_sampling import check_estimator_options
 
 __all__ = ["OnlineNashMD"]
 
