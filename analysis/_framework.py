@@ -314,15 +314,12 @@ def run_study(name: str, config=None, out_dir: str | Path | None = None) -> Stud
     claim_list = list(module.claims(result))
     files: list[Path] = []
     if out_dir is not None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        plt, _ = plotting_modules()
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         # a study's plot may set a seaborn theme; keep it from leaking into later figures
-        with matplotlib.rc_context():
+        with plt.rc_context():
             figures = module.plot(result)
             for key, fig in figures.items():
                 for ext in ("png", "pdf"):
