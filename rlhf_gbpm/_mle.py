@@ -349,7 +349,7 @@ def _needs_polish(theta, moved, res, prev_res):
     return moved * ratio > _EXACT * scale
 
 
-def _armijo(link, x, r, w, theta, f, g, step):
+def _armijo(link, x, r, w, theta, z, f, g, step):
     """Backtracking (Armijo) step lengths along ``step``, batched.
 
     Args:
@@ -358,31 +358,41 @@ def _armijo(link, x, r, w, theta, f, g, step):
         r: Outcomes, shape (b, N).
         w: Weights, shape (b, N).
         theta: Current points, shape (b, D).
+        z: Margins x theta at ``theta``, shape (b, N).
         f: Losses at ``theta``, shape (b,).
         g: Gradients at ``theta``, shape (b, D).
         step: Search directions, shape (b, D).
 
     Returns:
-        Step lengths in {1, 1/2, ...} (b,); 0 where no decrease was found.
+        (step lengths in {1, 1/2, ...} (b,), 0 where no decrease was found; the margins
+        (b, N) and losses (b,) at theta + length * step, for the next iteration).
     """
     slope = np.sum(g * step, axis=-1)
     alpha = np.ones(len(theta))
+    z_new, f_new = z.copy(), f.copy()
     # at the level of rounding the full Newton step is the best available move
     pending = slope < -1e-13 * np.maximum(np.abs(f), 1.0)
+    unseen = ~pending  # full steps taken without evaluating the loss there
     for _ in range(_MAX_HALVINGS):
         if not np.any(pending):
             break
         idx = np.flatnonzero(pending)
         every = idx.size == len(theta)
         cand = theta[idx] + alpha[idx, None] * step[idx]
-        fc = _loss(link, _mv(_take(x, idx, every), cand), _take(r, idx, every),
-                   _take(w, idx, every))
+        zc = _mv(_take(x, idx, every), cand)
+        fc = _loss(link, zc, _take(r, idx, every), _take(w, idx, every))
         ok = fc <= f[idx] + _ARMIJO * alpha[idx] * slope[idx]
+        z_new[idx[ok]], f_new[idx[ok]] = zc[ok], fc[ok]
         pending[idx[ok]] = False
         alpha[idx[~ok]] *= 0.5
     # no decrease found: keep the point (the status stays at "max iterations")
     alpha[pending] = 0.0
-    return alpha
+    if np.any(unseen):
+        idx = np.flatnonzero(unseen)
+        every = idx.size == len(theta)
+        z_new[idx] = _mv(_take(x, idx, every), theta[idx] + alpha[idx, None] * step[idx])
+        f_new[idx] = _loss(link, z_new[idx], _take(r, idx, every), _take(w, idx, every))
+    return alpha, z_new, f_new
 
 
 def _kkt_residual(theta, grad_mean, radius):
@@ -418,12 +428,14 @@ def _newton(link, x, r, w, theta, S, tol, max_iter):
     moved = np.zeros(nb)           # length of the last step (0 before the first)
     polished = np.zeros(nb, dtype=bool)
     nu = np.zeros(nb)              # multiplier of the ball in the last model step
+    z = fa = None                  # margins and losses at theta[active], from the line search
     for it in range(max_iter + 1):
         full = active.size == nb
         xa, ra, wa = _take(x, active, full), _take(r, active, full), _take(w, active, full)
         ta = theta[active]
-        z = _mv(xa, ta)
-        fa = _loss(link, z, ra, wa)
+        if z is None:
+            z = _mv(xa, ta)
+            fa = _loss(link, z, ra, wa)
         ga = _rmv(xa, wa * (link.mu(z) - ra))
         resa = _kkt_residual(ta, ga / total[active, None], radius[active])
         fun[active], res[active] = fa, resa
@@ -447,7 +459,7 @@ def _newton(link, x, r, w, theta, S, tol, max_iter):
             nu[active] = _multiplier_guess(ta, ga, radius[active])
         target, nu[active] = _ball_newton_point(hess, c, radius[active], nu[active])
         step = target - ta
-        alpha = _armijo(link, xa, ra, wa, ta, fa, ga, step)
+        alpha, z, fa = _armijo(link, xa, ra, wa, ta, z, fa, ga, step)
         theta[active] = ta + alpha[:, None] * step
         moved[active] = alpha * np.linalg.norm(step, axis=-1)
         nit[active] += 1
