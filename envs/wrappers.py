@@ -122,15 +122,20 @@ class _SlotMemo:
               name: str) -> np.ndarray:
         """``_check_policies``, skipped for a repeat of the slot's last policy.
 
+        A new policy becomes the slot's last one once it passes (its gaps are computed by
+        the next :meth:`gaps`), so :meth:`gaps` recognizes it by identity.
+
         Returns:
-            The policy as a float array, shape lead + (K,) or lead + (C, K) (on a repeat,
-            the memo's copy of it).
+            The memo's copy of the policy as a float array, shape lead + (K,) or
+            lead + (C, K).
         """
         p = np.asarray(policy, dtype=float)
         last = self._policy
         if last is not None and self._spec == (lead, k, c) and _same(last, p):
             return last
-        return _check_policies(p, lead, k, c, name)
+        p = _check_policies(p, lead, k, c, name)
+        self._policy, self._gaps, self._spec = p.copy(), None, (lead, k, c)
+        return self._policy
 
     def gaps(self, policy: np.ndarray, spec: tuple, state: tuple, compute: Callable[[], Any]):
         """The gaps of a validated policy, reused when nothing they depend on changed.
